@@ -1,0 +1,91 @@
+#include "dense.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "blas.hpp"
+
+namespace fastgd {
+
+namespace {
+
+// Below this many multiply-adds a plain loop beats a BLAS call's fixed cost (~µs).
+constexpr int64_t kSmallGemm = 4096;
+
+// Z = X·W (+ Z if accumulate) for tiny, non-transposed operands; vectorises over the j loop.
+template <typename T>
+void small_matmul(const T* X, const T* W, T* Z, int64_t n, int64_t in, int64_t out) {
+  for (int64_t i = 0; i < n; ++i) {
+    T* z = Z + i * out;
+    const T* x = X + i * in;
+    for (int64_t k = 0; k < in; ++k) {
+      const T xk = x[k];
+      const T* w = W + k * out;
+      for (int64_t j = 0; j < out; ++j) z[j] += xk * w[j];  // z_i += x_ik · W_k
+    }
+  }
+}
+
+// Leading dimension of a row-major operand with logical shape rows × cols.
+inline int ld(bool trans, int64_t rows, int64_t cols) {
+  return static_cast<int>(std::max<int64_t>(1, trans ? rows : cols));
+}
+
+}  // namespace
+
+template <typename T>
+void linear_forward(Mat<T> X, Mat<T> W, const T* b, T* Z, int64_t n, int64_t in, int64_t out) {
+  if (n == 0 || out == 0) return;
+  // Bias fused into the GEMM: C starts as the broadcast bias and beta = 1.
+  for (int64_t i = 0; i < n; ++i) {
+    T* z = Z + i * out;
+    if (b) std::copy(b, b + out, z);
+    else std::fill(z, z + out, T(0));
+  }
+  if (in == 0) return;
+  if (!X.trans && !W.trans && n * in * out <= kSmallGemm) {
+    small_matmul(X.data, W.data, Z, n, in, out);
+    return;
+  }
+  blas::gemm(X.trans, W.trans, int(n), int(out), int(in), T(1), X.data, ld(X.trans, n, in), W.data,
+             ld(W.trans, in, out), T(1), Z, int(out));
+}
+
+template <typename T>
+void linear_backward(Mat<T> X, Mat<T> W, const T* dZ, T* dX, T* dW, T* db, int64_t n, int64_t in,
+                     int64_t out) {
+  // dX = dZ·Wᵀ  (n×out · out×in)
+  if (dX && n * in > 0) {
+    if (out == 0) std::fill(dX, dX + n * in, T(0));
+    else
+      blas::gemm(false, !W.trans, int(n), int(in), int(out), T(1), dZ, int(out), W.data,
+                 ld(W.trans, in, out), T(0), dX, int(in));
+  }
+  // dW = Xᵀ·dZ  (in×n · n×out)
+  if (dW && in * out > 0) {
+    if (n == 0) std::fill(dW, dW + in * out, T(0));
+    else
+      blas::gemm(!X.trans, false, int(in), int(out), int(n), T(1), X.data, ld(X.trans, n, in), dZ,
+                 int(out), T(0), dW, int(out));
+  }
+  // db = Σ_rows dZ, accumulated in double so float32 stays accurate for large batches.
+  if (db && out > 0) {
+    std::vector<double> acc(static_cast<size_t>(out), 0.0);
+    for (int64_t i = 0; i < n; ++i) {
+      const T* row = dZ + i * out;
+      for (int64_t j = 0; j < out; ++j) acc[j] += row[j];
+    }
+    for (int64_t j = 0; j < out; ++j) db[j] = static_cast<T>(acc[j]);
+  }
+}
+
+template void linear_forward<float>(Mat<float>, Mat<float>, const float*, float*, int64_t, int64_t,
+                                    int64_t);
+template void linear_forward<double>(Mat<double>, Mat<double>, const double*, double*, int64_t,
+                                     int64_t, int64_t);
+template void linear_backward<float>(Mat<float>, Mat<float>, const float*, float*, float*, float*,
+                                     int64_t, int64_t, int64_t);
+template void linear_backward<double>(Mat<double>, Mat<double>, const double*, double*, double*,
+                                      double*, int64_t, int64_t, int64_t);
+
+}  // namespace fastgd
