@@ -1,0 +1,74 @@
+"""Command line: ``python -m fastgd {info,demo,bench}`` (also installed as ``fastgd``)."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+import numpy as np
+
+
+def _info(args: argparse.Namespace) -> int:
+    from . import __version__, get_num_threads
+    from .runtime import blas_info
+
+    blas = blas_info()
+    rows = [
+        ("fastgd", __version__),
+        ("numpy", np.__version__),
+        ("python", platform.python_version()),
+        ("machine", f"{platform.machine()} {platform.processor() or ''}".strip()),
+        ("BLAS", "scipy-openblas32 (bundled libscipy_openblas.so)"),
+        ("BLAS config", blas["config"]),
+        ("BLAS core", blas["corename"]),
+        ("threads", str(get_num_threads())),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(epochs=args.epochs, seed=args.seed, progress=args.progress)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastgd", description="fastgd: gradient-descent training on the CPU (C++/BLAS kernels)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{info,demo,bench}")
+    sub.required = True
+    p = sub.add_parser("info", help="versions, the BLAS in use and the thread count")
+    p.set_defaults(func=_info)
+    p = sub.add_parser("demo", help="train an MLP on handwritten digits and report accuracy and speed")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=_demo)
+    p = sub.add_parser("bench", help="print the benchmark table (fastgd vs NumPy reference vs PyTorch)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats")
+    p.add_argument("--kernels", action="store_true", help="also time every kernel against its twin")
+    p.add_argument("--plot", metavar="PNG", help="write a bar chart of the ratios to this PNG")
+    p.add_argument("--threads", type=int, default=None, help="threads for fastgd and torch")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,36 @@
+"""Data sets: the bundled 8×8 handwritten digits (a copy of scikit-learn's, from UCI optdigits)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+
+__all__ = ["load_digits"]
+
+
+def load_digits(*, dtype: str | np.dtype = "float32", scale: bool = True,
+                n_class: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Load the 1797 bundled 8×8 digit images as ``(X, y)``.
+
+    Args:
+        dtype: float dtype of X.
+        scale: divide pixel values (0..16) by 16 so features lie in [0, 1].
+        n_class: keep only digits ``0 .. n_class-1`` (as scikit-learn's ``load_digits``).
+    Returns:
+        X: (n, 64) of ``dtype``; y: (n,) int64 labels.
+
+    Example:
+        >>> X, y = load_digits()
+        >>> X.shape, y.shape
+        ((1797, 64), (1797,))
+    """
+    if not 1 <= n_class <= 10:
+        raise ValueError(f"load_digits: n_class must be in 1..10, got {n_class}")
+    with resources.files(__package__).joinpath("digits.npz").open("rb") as f, np.load(f) as d:
+        X, y = d["data"], d["target"].astype(np.int64)
+    keep = y < n_class
+    X = X[keep].astype(dtype)
+    if scale:
+        X /= 16
+    return X, y[keep]
