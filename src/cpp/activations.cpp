@@ -25,14 +25,20 @@ FASTGD_INLINE T sigmoid1(T z) {
     for (int64_t i = 0; i < n; ++i) A[i] = Z[i] < T(0) ? T(0) : Z[i]; /* NaN kept */ \
   }                                                                                 \
   FASTGD_CLONES void relu_backward_(const T* Z, const T* dA, T* dZ, int64_t n) {     \
-    for (int64_t i = 0; i < n; ++i) dZ[i] = Z[i] > T(0) ? dA[i] : T(0);             \
+    for (int64_t i = 0; i < n; ++i) { /* unconditional load: lets GCC use a blend */  \
+      const T d = dA[i];                                                            \
+      dZ[i] = Z[i] > T(0) ? d : T(0);                                               \
+    }                                                                               \
   }                                                                                 \
   FASTGD_CLONES void leaky_relu_(const T* Z, T* A, int64_t n, T slope) {            \
     for (int64_t i = 0; i < n; ++i) A[i] = Z[i] > T(0) ? Z[i] : slope * Z[i];       \
   }                                                                                 \
   FASTGD_CLONES void leaky_relu_backward_(const T* Z, const T* dA, T* dZ, int64_t n, \
                                           T slope) {                                \
-    for (int64_t i = 0; i < n; ++i) dZ[i] = Z[i] > T(0) ? dA[i] : slope * dA[i];    \
+    for (int64_t i = 0; i < n; ++i) {                                             \
+      const T d = dA[i];                                                            \
+      dZ[i] = Z[i] > T(0) ? d : slope * d;                                          \
+    }                                                                               \
   }                                                                                 \
   FASTGD_CLONES void sigmoid_(const T* Z, T* A, int64_t n) {                        \
     for (int64_t i = 0; i < n; ++i) A[i] = sigmoid1(Z[i]);                          \
@@ -40,8 +46,8 @@ FASTGD_INLINE T sigmoid1(T z) {
   FASTGD_CLONES void sigmoid_backward_(const T* A, const T* dA, T* dZ, int64_t n) { \
     for (int64_t i = 0; i < n; ++i) dZ[i] = dA[i] * A[i] * (T(1) - A[i]);           \
   }                                                                                 \
-  void tanh_(const T* Z, T* A, int64_t n) {                                         \
-    for (int64_t i = 0; i < n; ++i) A[i] = std::tanh(Z[i]);                         \
+  FASTGD_CLONES void tanh_(const T* Z, T* A, int64_t n) {                           \
+    for (int64_t i = 0; i < n; ++i) A[i] = vm::tanh(Z[i]);                          \
   }                                                                                 \
   FASTGD_CLONES void tanh_backward_(const T* A, const T* dA, T* dZ, int64_t n) {    \
     for (int64_t i = 0; i < n; ++i) dZ[i] = dA[i] * (T(1) - A[i] * A[i]);           \

@@ -18,6 +18,16 @@ inline void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const doub
   scipy_cblas_dgemm(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// y = alpha · op(A) · x + beta · y, A: M×N row-major.
+inline void gemv(bool ta, int M, int N, float alpha, const float* A, int lda, const float* x,
+                 float beta, float* y) {
+  scipy_cblas_sgemv(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+}
+inline void gemv(bool ta, int M, int N, double alpha, const double* A, int lda, const double* x,
+                 double beta, double* y) {
+  scipy_cblas_dgemv(CblasRowMajor, flag(ta), M, N, alpha, A, lda, x, 1, beta, y, 1);
+}
+
 inline int get_num_threads() { return scipy_openblas_get_num_threads(); }
 inline void set_num_threads(int n) { scipy_openblas_set_num_threads(n); }
 inline const char* config() { return scipy_openblas_get_config(); }

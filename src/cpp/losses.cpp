@@ -1,9 +1,11 @@
 #include "losses.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "blas.hpp"
 #include "simd.hpp"
 #include "vecmath.hpp"
 
@@ -13,113 +15,152 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-template <typename T>
-FASTGD_INLINE T row_max(const T* z, int64_t c) {
-  T m = z[0];
-  for (int64_t j = 1; j < c; ++j) m = z[j] > m ? z[j] : m;
-  return m;
-}
-
-// p = exp(z − m), returns Σ p in double (the row sum of a large row stays accurate in float32).
+// p = exp(z − m) for one row; returns Σ p in double.
 template <typename T>
 FASTGD_INLINE double exp_shifted(const T* z, T m, T* p, int64_t c) {
-  double s = 0;
-  for (int64_t j = 0; j < c; ++j) {
-    p[j] = vm::exp(z[j] - m);
-    s += p[j];
-  }
-  return s;
+  for (int64_t j = 0; j < c; ++j) p[j] = vm::exp(z[j] - m);
+  return vm::lane_sum(c, [&](int64_t j) { return p[j]; });
 }
 
-#define FASTGD_EACH_DTYPE(MACRO) MACRO(float) MACRO(double)
-
-#define DEFINE(T)                                                                          \
-  FASTGD_CLONES void softmax_(const T* Z, T* P, int64_t n, int64_t c) {                    \
-    for (int64_t i = 0; i < n; ++i) {                                                      \
-      const T* z = Z + i * c;                                                              \
-      T* p = P + i * c;                                                                    \
-      const T inv = T(1.0 / exp_shifted(z, row_max(z, c), p, c));                          \
-      for (int64_t j = 0; j < c; ++j) p[j] *= inv;                                         \
-    }                                                                                      \
-  }                                                                                        \
-  /* One pass per row: dlogits holds exp(z − m) then becomes the gradient in place. */    \
-  FASTGD_CLONES double sce_labels_(const T* L, const int64_t* y, T* D, int64_t n, int64_t c) { \
-    double total = 0;                                                                      \
-    const T inv_n = T(1.0 / double(n));                                                    \
-    for (int64_t i = 0; i < n; ++i) {                                                      \
-      const T* z = L + i * c;                                                              \
-      T* d = D + i * c;                                                                    \
-      const T m = row_max(z, c);                                                           \
-      const double zy = double(z[y[i]] - m); /* read before d (may alias z) is written */  \
-      const double s = exp_shifted(z, m, d, c);                                            \
-      total += std::log(s) - zy; /* lse − z_y */                                           \
-      const T scale = T(1.0 / s) * inv_n;                                                  \
-      for (int64_t j = 0; j < c; ++j) d[j] *= scale;                                       \
-      d[y[i]] -= inv_n;                                                                    \
-    }                                                                                      \
-    return total / double(n);                                                              \
-  }                                                                                        \
-  FASTGD_CLONES double sce_probs_(const T* L, const T* t, T* D, int64_t n, int64_t c) {    \
-    double total = 0;                                                                      \
-    const T inv_n = T(1.0 / double(n));                                                    \
-    for (int64_t i = 0; i < n; ++i) {                                                      \
-      const T* z = L + i * c;                                                              \
-      const T* ti = t + i * c;                                                             \
-      T* d = D + i * c;                                                                    \
-      const T m = row_max(z, c);                                                           \
-      /* −Σ t·log p = Σt·lse − Σ t·(z − m), 0·log 0 taken as 0; read z before d is written */ \
-      double tsum = 0, tz = 0;                                                             \
-      for (int64_t j = 0; j < c; ++j) {                                                    \
-        tsum += ti[j];                                                                     \
-        tz += ti[j] != T(0) ? double(ti[j]) * double(z[j] - m) : 0.0;                      \
-      }                                                                                    \
-      const double s = exp_shifted(z, m, d, c);                                            \
-      total += tsum * std::log(s) - tz;                                                    \
-      const T scale = T(tsum / s) * inv_n; /* dz = (p·Σt − t)/n */                         \
-      for (int64_t j = 0; j < c; ++j) d[j] = d[j] * scale - ti[j] * inv_n;                 \
-    }                                                                                      \
-    return total / double(n);                                                              \
-  }                                                                                        \
-  FASTGD_CLONES double bce_(const T* z, const T* t, T* d, int64_t N) {                     \
-    double total = 0;                                                                      \
-    const T inv_n = T(1.0 / double(N));                                                    \
-    for (int64_t i = 0; i < N; ++i) {                                                      \
-      const T e = vm::exp(-std::fabs(z[i]));                                               \
-      const T s = T(1) / (T(1) + e);                                                       \
-      const T sig = z[i] >= T(0) ? s : e * s;                                              \
-      total += double(z[i] > T(0) ? z[i] : T(0)) - double(z[i]) * double(t[i]) +          \
-               std::log1p(double(e));                                                      \
-      d[i] = (sig - t[i]) * inv_n;                                                         \
-    }                                                                                      \
-    return total / double(N);                                                              \
-  }                                                                                        \
-  FASTGD_CLONES double mse_(const T* p, const T* t, T* d, int64_t N) {                     \
-    double total = 0;                                                                      \
-    const T scale = T(2.0 / double(N));                                                    \
-    for (int64_t i = 0; i < N; ++i) {                                                      \
-      const T r = p[i] - t[i];                                                             \
-      total += double(r) * double(r);                                                      \
-      d[i] = r * scale;                                                                    \
-    }                                                                                      \
-    return total / double(N);                                                              \
-  }                                                                                        \
-  FASTGD_CLONES void mse_gradient_(const T* w, const T* X, const T* y, T* g, int64_t n,    \
-                                   int64_t d) {                                            \
-    /* Accumulate in double: a float32 sum over 1e6 residuals would lose digits. */        \
-    std::vector<double> acc(static_cast<size_t>(d + 1), 0.0);                              \
-    double* a = acc.data();                                                                \
-    for (int64_t i = 0; i < n; ++i) {                                                      \
-      const T* x = X + i * d;                                                              \
-      T r = w[0] - y[i];                                                                   \
-      for (int64_t k = 0; k < d; ++k) r += x[k] * w[k + 1];                                \
-      a[0] += r;                                                                           \
-      for (int64_t k = 0; k < d; ++k) a[k + 1] += double(r) * double(x[k]);                \
-    }                                                                                      \
-    const double scale = n ? 2.0 / double(n) : 0.0;                                        \
-    for (int64_t k = 0; k <= d; ++k) g[k] = T(a[k] * scale);                               \
+template <typename T>
+FASTGD_INLINE void softmax_t(const T* Z, T* P, int64_t n, int64_t c) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T* z = Z + i * c;
+    T* p = P + i * c;
+    const T inv = T(1.0 / exp_shifted(z, vm::lane_max(z, c), p, c));
+    for (int64_t j = 0; j < c; ++j) p[j] *= inv;
   }
-FASTGD_EACH_DTYPE(DEFINE)
-#undef DEFINE
+}
+
+// One pass per row: d holds exp(z − m), then becomes (p − onehot)/n in place.
+template <typename T>
+FASTGD_INLINE double sce_labels_t(const T* L, const int64_t* y, T* D, int64_t n, int64_t c) {
+  double total = 0;
+  const T inv_n = T(1.0 / double(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const T* z = L + i * c;
+    T* d = D + i * c;
+    const T m = vm::lane_max(z, c);
+    const double zy = double(z[y[i]] - m);  // read before d (which may alias z) is written
+    const double s = exp_shifted(z, m, d, c);
+    total += std::log(s) - zy;  // logsumexp − z_y
+    const T scale = T(1.0 / s) * inv_n;
+    for (int64_t j = 0; j < c; ++j) d[j] *= scale;
+    d[y[i]] -= inv_n;
+  }
+  return total / double(n);
+}
+
+// −Σ t·log p = Σt·lse − Σ t·(z − m) per row (0·log 0 taken as 0); dz = (p·Σt − t)/n.
+template <typename T>
+FASTGD_INLINE double sce_probs_t(const T* L, const T* t, T* D, int64_t n, int64_t c) {
+  double total = 0;
+  const T inv_n = T(1.0 / double(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const T* z = L + i * c;
+    const T* ti = t + i * c;
+    T* d = D + i * c;
+    const T m = vm::lane_max(z, c);
+    const double tsum = vm::lane_sum(c, [&](int64_t j) { return ti[j]; });
+    const double tz = vm::lane_sum(c, [&](int64_t j) {
+      const T tj = ti[j], zj = z[j] - m;
+      return tj != T(0) ? tj * zj : T(0);
+    });
+    const double s = exp_shifted(z, m, d, c);
+    total += tsum * std::log(s) - tz;
+    const T scale = T(tsum / s) * inv_n;
+    for (int64_t j = 0; j < c; ++j) d[j] = d[j] * scale - ti[j] * inv_n;
+  }
+  return total / double(n);
+}
+
+// Per element: max(z,0) − z·t + log1p(e^−|z|) and (σ(z) − t)/N, with one exp shared by both.
+template <typename T>
+FASTGD_INLINE double bce_t(const T* z, const T* t, T* d, int64_t N) {
+  const T inv_n = T(1.0 / double(N));
+  const double total = vm::lane_sum(N, [&](int64_t i) {
+    const T zi = z[i], ti = t[i];
+    const T e = vm::exp(-std::fabs(zi));
+    const T s = T(1) / (T(1) + e);
+    d[i] = ((zi >= T(0) ? s : e * s) - ti) * inv_n;
+    return (zi > T(0) ? zi : T(0)) - zi * ti + vm::log1p_unit(e);
+  });
+  return total / double(N);
+}
+
+template <typename T>
+FASTGD_INLINE double mse_t(const T* p, const T* t, T* d, int64_t N) {
+  const T scale = T(2.0 / double(N));
+  const double total = vm::lane_sum(N, [&](int64_t i) {
+    const T r = p[i] - t[i];
+    d[i] = r * scale;
+    return r * r;
+  });
+  return total / double(N);
+}
+
+// One pass over the rows of X; the d+1 sums are kept in double (float32 stays accurate at 1e6 rows).
+template <typename T>
+FASTGD_INLINE void mse_gradient_t(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) {
+  std::vector<double> acc(static_cast<size_t>(d + 1), 0.0);
+  double* a = acc.data();
+  if (d == 1) {  // the seeds' one-feature regression: two lane sums, fully vectorised
+    const T w0 = w[0], w1 = w[1];
+    a[0] = vm::lane_sum(n, [&](int64_t i) { return w0 + w1 * X[i] - y[i]; });
+    a[1] = vm::lane_sum(n, [&](int64_t i) { return double(w0 + w1 * X[i] - y[i]) * double(X[i]); });
+  } else if (d >= 64) {
+    // Wide rows: per block of rows that stays in cache, r = X_b·w (GEMV) then g_b = X_bᵀ·r (GEMV),
+    // so memory is still read once; block sums flushed into double.
+    const int64_t kBlock = std::max<int64_t>(16, (256 * 1024 / int64_t(sizeof(T))) / d);
+    std::vector<T> r(static_cast<size_t>(std::min(kBlock, n))), gb(static_cast<size_t>(d));
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, n - i0);
+      const T* Xb = X + i0 * d;
+      for (int64_t i = 0; i < m; ++i) r[i] = w[0] - y[i0 + i];
+      blas::gemv(false, int(m), int(d), T(1), Xb, int(d), w + 1, T(1), r.data());
+      blas::gemv(true, int(m), int(d), T(1), Xb, int(d), r.data(), T(0), gb.data());
+      a[0] += vm::lane_sum(m, [&](int64_t i) { return r[i]; });
+      for (int64_t k = 0; k < d; ++k) a[k + 1] += double(gb[k]);
+    }
+  } else {
+    // Sums over blocks of 64 rows in T (vectorised over the features), flushed into double.
+    constexpr int64_t kBlock = 64;
+    std::vector<T> blk(static_cast<size_t>(d + 1));
+    T* b = blk.data();
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+      const int64_t i1 = i0 + kBlock < n ? i0 + kBlock : n;
+      for (int64_t k = 0; k <= d; ++k) b[k] = T(0);
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* x = X + i * d;
+        T r = w[0] - y[i];
+        for (int64_t k = 0; k < d; ++k) r += x[k] * w[k + 1];  // r_i = x_i·w + w0 − y_i
+        b[0] += r;
+        for (int64_t k = 0; k < d; ++k) b[k + 1] += r * x[k];
+      }
+      for (int64_t k = 0; k <= d; ++k) a[k] += double(b[k]);
+    }
+  }
+  const double scale = n ? 2.0 / double(n) : 0.0;
+  for (int64_t k = 0; k <= d; ++k) g[k] = T(a[k] * scale);
+}
+
+// Entry points, each compiled for AVX2+FMA and the baseline.
+#define FASTGD_ENTRIES(T)                                                                       \
+  FASTGD_CLONES void softmax_(const T* Z, T* P, int64_t n, int64_t c) { softmax_t(Z, P, n, c); } \
+  FASTGD_CLONES double sce_labels_(const T* L, const int64_t* y, T* D, int64_t n, int64_t c) {   \
+    return sce_labels_t(L, y, D, n, c);                                                         \
+  }                                                                                             \
+  FASTGD_CLONES double sce_probs_(const T* L, const T* t, T* D, int64_t n, int64_t c) {          \
+    return sce_probs_t(L, t, D, n, c);                                                          \
+  }                                                                                             \
+  FASTGD_CLONES double bce_(const T* z, const T* t, T* d, int64_t N) { return bce_t(z, t, d, N); } \
+  FASTGD_CLONES double mse_(const T* p, const T* t, T* d, int64_t N) { return mse_t(p, t, d, N); } \
+  FASTGD_CLONES void mse_gradient_(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) { \
+    mse_gradient_t(w, X, y, g, n, d);                                                           \
+  }
+FASTGD_ENTRIES(float)
+FASTGD_ENTRIES(double)
+#undef FASTGD_ENTRIES
 
 }  // namespace
 
@@ -146,7 +187,8 @@ FASTGD_EACH_DTYPE(DEFINE)
   template <> void mse_gradient<T>(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) { \
     mse_gradient_(w, X, y, g, n, d);                                                        \
   }
-FASTGD_EACH_DTYPE(INSTANTIATE)
+INSTANTIATE(float)
+INSTANTIATE(double)
 #undef INSTANTIATE
 
 }  // namespace fastgd

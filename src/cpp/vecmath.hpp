@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include "simd.hpp"
+
 namespace fastgd::vm {
 
 template <typename T>
@@ -31,10 +33,10 @@ struct ExpConst<double> {
 };
 
 template <typename T>
-inline T poly_exp(T r);  // e^r for |r| ≤ ln2/2
+FASTGD_INLINE T poly_exp(T r);  // e^r for |r| ≤ ln2/2
 
 template <>
-inline float poly_exp<float>(float r) {  // Cephes expf minimax coefficients
+FASTGD_INLINE float poly_exp<float>(float r) {  // Cephes expf minimax coefficients
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
@@ -45,7 +47,7 @@ inline float poly_exp<float>(float r) {  // Cephes expf minimax coefficients
 }
 
 template <>
-inline double poly_exp<double>(double r) {  // Taylor to r^13: truncation < 1e-17 on |r| ≤ 0.35
+FASTGD_INLINE double poly_exp<double>(double r) {  // Taylor to r^13: truncation < 1e-17 on |r| ≤ 0.35
   double p = 1.0 / 6227020800.0;
   p = p * r + 1.0 / 479001600.0;
   p = p * r + 1.0 / 39916800.0;
@@ -63,7 +65,7 @@ inline double poly_exp<double>(double r) {  // Taylor to r^13: truncation < 1e-1
 
 // The integer value of a float that holds an integer k after "+ magic": its bits minus magic's.
 template <typename T>
-inline typename ExpConst<T>::I pow2_bits(T kf) {
+FASTGD_INLINE typename ExpConst<T>::I pow2_bits(T kf) {
   using C = ExpConst<T>;
   using I = typename C::I;
   const T t = kf + C::magic;
@@ -75,7 +77,7 @@ inline typename ExpConst<T>::I pow2_bits(T kf) {
 }
 
 template <typename T>
-inline T exp(T x) {
+FASTGD_INLINE T exp(T x) {
   using C = ExpConst<T>;
   using I = typename C::I;
   const T xc = x < C::lo ? C::lo : (x > C::hi ? C::hi : x);
@@ -91,6 +93,71 @@ inline T exp(T x) {
   const T y = p * s1 * s2;
   const T scale = x > C::hi ? std::numeric_limits<T>::infinity() : (x < C::lo ? T(0) : T(1));
   return x != x ? x : y * scale;
+}
+
+// tanh without a branch: an odd polynomial/rational for |x| < 0.625 (where 1 − e^−2|x| would
+// cancel), (1 − e)/(1 + e) with e = e^−2|x| elsewhere (Cephes coefficients).
+FASTGD_INLINE float tanh(float x) {
+  const float ax = x < 0 ? -x : x;
+  const float z = x * x;
+  const float small =
+      ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+       3.33332819422e-1f) * z * x + x;
+  const float e = exp(-2.0f * ax);
+  float big = (1.0f - e) / (1.0f + e);
+  big = x < 0 ? -big : big;
+  return ax < 0.625f ? small : big;
+}
+
+FASTGD_INLINE double tanh(double x) {
+  const double ax = x < 0 ? -x : x;
+  const double z = x * x;
+  const double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
+  const double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3;
+  const double small = x + x * z * p / q;
+  const double e = exp(-2.0 * ax);
+  double big = (1.0 - e) / (1.0 + e);
+  big = x < 0 ? -big : big;
+  return ax < 0.625 ? small : big;
+}
+
+// log(1 + e) for e in [0, 1] (the softplus tail): 2·atanh(s) = 2(s + s³/3 + s⁵/5 + …) with
+// s = e/(2 + e) ≤ 1/3, exact to rounding even for tiny e, and branch-free.
+template <typename T>
+FASTGD_INLINE T log1p_unit(T e) {
+  const T s = e / (T(2) + e);
+  const T s2 = s * s;
+  constexpr int terms = sizeof(T) == 4 ? 8 : 17;
+  T p = T(1) / T(2 * terms + 1);
+  for (int k = terms - 1; k >= 1; --k) p = p * s2 + T(1) / T(2 * k + 1);
+  return T(2) * s * (p * s2 + T(1));
+}
+
+// Σ f(i) for i < n in double, in 8 independent lanes so that the loop vectorises without
+// reassociating one long chain (which GCC will not do without -ffast-math).
+template <typename F>
+FASTGD_INLINE double lane_sum(int64_t n, F&& f) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += double(f(i + k));
+  double s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; ++i) s += double(f(i));
+  return s;
+}
+
+// max of x[0..n) (n ≥ 1) in 8 lanes; NaNs are skipped here and surface through later arithmetic.
+template <typename T>
+FASTGD_INLINE T lane_max(const T* x, int64_t n) {
+  T acc[8];
+  for (int k = 0; k < 8; ++k) acc[k] = x[0];
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] = x[i + k] > acc[k] ? x[i + k] : acc[k];
+  T m = acc[0];
+  for (int k = 1; k < 8; ++k) m = acc[k] > m ? acc[k] : m;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
 }
 
 }  // namespace fastgd::vm
