@@ -7,6 +7,7 @@ void register_activations(py::module_& m);
 void register_losses(py::module_& m);
 void register_optim(py::module_& m);
 void register_runtime(py::module_& m);
+void register_engine(py::module_& m);
 }  // namespace fastgd
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -17,4 +18,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   fastgd::register_losses(m);
   fastgd::register_optim(m);
   fastgd::register_runtime(m);
+  fastgd::register_engine(m);
 }

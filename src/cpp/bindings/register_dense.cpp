@@ -1,5 +1,7 @@
 #include "pybind.hpp"
 // (pybind.hpp first: it sets the py alias used below)
+#include <optional>
+
 #include "dense.hpp"
 
 namespace fastgd {
@@ -22,23 +24,23 @@ py::array linear_forward_py(py::handle X_, py::handle W_, py::handle b_, py::han
                           ", got shape " + shape_str(W));
   require_blas_size(fn, "X", X);
   require_blas_size(fn, "W", W);
-  py::array b;
+  std::optional<py::array> b;  // (a default py::array is an empty array, not "none")
   if (!b_.is_none()) {
     b = float_array(b_, fn, "b");
-    same_dtype(fn, "X", X, "b", b);
-    if (b.ndim() != 1 || b.shape(0) != W.shape(1))
+    same_dtype(fn, "X", X, "b", *b);
+    if (b->ndim() != 1 || b->shape(0) != W.shape(1))
       throw py::value_error(std::string(fn) + ": b must have shape (out_features,) = (" +
                             std::to_string(W.shape(1)) + ",) to match W " + shape_str(W) +
-                            ", got shape " + shape_str(b));
-    b = c_contiguous(b);
+                            ", got shape " + shape_str(*b));
+    b = c_contiguous(*b);
   }
   const DType dt = dtype_of(X);
   const int64_t n = X.shape(0), in = X.shape(1), nout = W.shape(1);
-  py::array Z = output(out, fn, "out", dt, {n, nout}, {&X, &W, b ? &b : nullptr}, false);
+  py::array Z = output(out, fn, "out", dt, {n, nout}, {&X, &W, b ? &*b : nullptr}, false);
   Matrix mx = matrix(X), mw = matrix(W);
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);
-    const T* bp = b ? cptr<T>(b) : nullptr;
+    const T* bp = b ? cptr<T>(*b) : nullptr;
     T* z = ptr<T>(Z);
     py::gil_scoped_release release;
     linear_forward<T>({mx.data<T>(), mx.trans}, {mw.data<T>(), mw.trans}, bp, z, n, in, nout);

@@ -1,5 +1,7 @@
 #include "pybind.hpp"
 // (pybind.hpp first: it sets the py alias used below)
+#include <optional>
+
 #include "optim.hpp"
 
 namespace fastgd {
@@ -9,9 +11,10 @@ using namespace bind;
 namespace {
 
 // A buffer updated in place: same dtype and shape as param, writable, C-contiguous.
-py::array state_buffer(py::handle obj, const char* fn, const char* arg, const py::array& param) {
+py::array state_buffer(py::handle obj, const char* fn, const char* arg, py::handle param_) {
   py::array a = float_array(obj, fn, arg);
-  if (arg != std::string("param")) {
+  if (!param_.is_none()) {
+    auto param = py::reinterpret_borrow<py::array>(param_);
     same_dtype(fn, "param", param, arg, a);
     require_shape(fn, arg, a, param, "param");
   }
@@ -32,9 +35,9 @@ py::array grad_of(py::handle obj, const char* fn, const py::array& param) {
 void sgd_step_py(py::handle param_, py::handle grad_, py::handle buf_, double lr, double momentum,
                  double dampening, bool nesterov, double weight_decay, bool init_buffer) {
   const char* fn = "sgd_step";
-  py::array p = state_buffer(param_, fn, "param", py::array());
+  py::array p = state_buffer(param_, fn, "param", py::none());
   py::array g = grad_of(grad_, fn, p);
-  py::array b;
+  std::optional<py::array> b;  // (a default py::array is an empty array, not "none")
   if (momentum != 0) {
     if (buf_.is_none())
       throw py::value_error(std::string(fn) + ": momentum_buffer is required when momentum != 0");
@@ -45,7 +48,7 @@ void sgd_step_py(py::handle param_, py::handle grad_, py::handle buf_, double lr
     using T = decltype(tag);
     T* pp = ptr<T>(p);
     const T* gp = cptr<T>(g);
-    T* bp = b ? ptr<T>(b) : nullptr;
+    T* bp = b ? ptr<T>(*b) : nullptr;
     const int64_t n = p.size();
     py::gil_scoped_release release;
     sgd_step<T>(pp, gp, bp, n, h);
@@ -57,16 +60,16 @@ void adam_step_py(py::handle param_, py::handle grad_, py::handle m_, py::handle
                   py::handle vmax_) {
   const char* fn = "adam_step";
   if (step < 1) throw py::value_error(std::string(fn) + ": step must be >= 1 (counted after incrementing), got " + std::to_string(step));
-  py::array p = state_buffer(param_, fn, "param", py::array());
+  py::array p = state_buffer(param_, fn, "param", py::none());
   py::array g = grad_of(grad_, fn, p);
   py::array m = state_buffer(m_, fn, "exp_avg", p), v = state_buffer(v_, fn, "exp_avg_sq", p);
-  py::array vmax;
+  std::optional<py::array> vmax;
   if (!vmax_.is_none()) vmax = state_buffer(vmax_, fn, "max_exp_avg_sq", p);
   const AdamHyper h{lr, beta1, beta2, eps, weight_decay, step, decoupled};
   dispatch(dtype_of(p), [&](auto tag) {
     using T = decltype(tag);
     T *pp = ptr<T>(p), *mp = ptr<T>(m), *vp = ptr<T>(v);
-    T* vmp = vmax ? ptr<T>(vmax) : nullptr;
+    T* vmp = vmax ? ptr<T>(*vmax) : nullptr;
     const T* gp = cptr<T>(g);
     const int64_t n = p.size();
     py::gil_scoped_release release;
