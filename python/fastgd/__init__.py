@@ -11,13 +11,17 @@ except ImportError as exc:  # pragma: no cover - only hit on a broken install
         f"source tree. Original error: {exc}"
     ) from exc
 
-from . import ops, reference
+from . import ops, optim, reference
+from .minimize import MinimizeResult, minimize
 from .parameter import Parameter
 from .runtime import get_num_threads, set_num_threads
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "MinimizeResult",
+    "minimize",
+    "optim",
     "Parameter",
     "__version__",
     "get_num_threads",
