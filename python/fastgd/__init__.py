@@ -11,14 +11,35 @@ except ImportError as exc:  # pragma: no cover - only hit on a broken install
         f"source tree. Original error: {exc}"
     ) from exc
 
-from . import ops, optim, reference
+from . import callbacks, losses, ops, optim, reference
+from .callbacks import Callback, EarlyStopping, History, LambdaCallback
+from .errors import DivergenceError
+from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from .minimize import MinimizeResult, minimize
+from .net import Net
 from .parameter import Parameter
 from .runtime import get_num_threads, set_num_threads
+from .trainer import Trainer
 
 __version__: str = _core.__version__
 
 __all__ = [
+    "Callback",
+    "DivergenceError",
+    "EarlyStopping",
+    "History",
+    "Identity",
+    "LambdaCallback",
+    "Layer",
+    "LeakyReLU",
+    "Linear",
+    "Net",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Trainer",
+    "callbacks",
+    "losses",
     "MinimizeResult",
     "minimize",
     "optim",

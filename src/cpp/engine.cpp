@@ -93,6 +93,7 @@ void Engine<T>::reserve(int64_t n) {
 template <typename T>
 const T* Engine<T>::run_forward(const T* X, int64_t n) {
   reserve(n);
+  last_rows_ = n;
   const T* cur = X;
   for (size_t k = 0; k < ops_.size(); ++k) {
     const OpSpec& op = ops_[k];

@@ -47,6 +47,9 @@ class Engine {
   // Forward + loss + backward, no update (gradients overwritten). Returns the mean loss.
   double loss_and_grad(const T* X, int64_t n, const Targets<T>& y);
 
+  // The output of the last forward (last_rows() × out_features()), valid until the next call.
+  const T* last_output() const { return outs_.back().data(); }
+  int64_t last_rows() const { return last_rows_; }
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return width_.back(); }
   int64_t workspace_allocations() const { return allocations_; }
@@ -72,7 +75,7 @@ class Engine {
   int64_t* counter_ = nullptr;
   double clip_norm_ = 0, grad_norm_ = 0;
   // Workspace: each op's output (capacity rows), two gradient ping-pong buffers.
-  int64_t capacity_ = 0, allocations_ = 0, max_width_ = 0;
+  int64_t capacity_ = 0, allocations_ = 0, max_width_ = 0, last_rows_ = 0;
   std::vector<std::vector<T>> outs_;
   std::vector<T> g0_, g1_;
 };

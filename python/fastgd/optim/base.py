@@ -98,6 +98,9 @@ class Optimizer:
         self._validate_group(defaults)
         self.defaults: dict[str, Any] = dict(defaults)
         self.state: dict[Parameter, dict[str, Any]] = {}
+        # Called as hook(writing) before the state is read (False) or changed (True) here: a
+        # fused Trainer keeps state in C++ and syncs it back through this.
+        self._state_hooks: list[Any] = []
         self.param_groups: list[dict[str, Any]] = []
         if isinstance(params, (np.ndarray, Parameter, dict)):
             raise TypeError(
@@ -122,11 +125,16 @@ class Optimizer:
     def _validate_group(self, group: dict[str, Any]) -> None:
         """Raise ``ValueError`` for an invalid hyper-parameter (overridden by subclasses)."""
 
+    def _use_state(self, writing: bool) -> None:
+        for hook in getattr(self, "_state_hooks", ()):
+            hook(writing)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a parameter group: ``{"params": [...], **options}``; missing options take defaults.
 
         Raises ``ValueError`` when a parameter is already optimized (in this or another group).
         """
+        self._use_state(True)
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         if "params" not in param_group:
@@ -212,6 +220,7 @@ class Optimizer:
             >>> opt.zero_grad(); net.backward(dout); opt.step()
             >>> opt.step(grads=[g_W, g_b])   # plain arrays
         """
+        self._use_state(True)
         k = 0
         gradients = self._gradients(grads)
         for group in self.param_groups:
@@ -236,6 +245,7 @@ class Optimizer:
             ``{"state": {index: {key: value}}, "param_groups": [{**options, "params":
             [indices]}]}`` where indices number the parameters across groups in order.
         """
+        self._use_state(False)
         index = {id(p): i for i, p in enumerate(self.params)}
         state = {
             index[id(p)]: {k: v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
@@ -256,6 +266,7 @@ class Optimizer:
         groups or of parameters per group differs, or a state array's shape or dtype differs
         from its parameter's.
         """
+        self._use_state(True)
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
             raise ValueError(
                 "state_dict must be a dict with 'state' and 'param_groups' entries (as returned "

@@ -1,5 +1,6 @@
 #include "pybind.hpp"
 // (pybind.hpp first: it sets the py alias used below)
+#include <algorithm>
 #include <memory>
 #include <variant>
 
@@ -132,6 +133,16 @@ class PyEngine {
     return out;
   }
 
+  py::array last_output() {
+    return visit([&](auto& e, auto tag) -> py::array {
+      using T = decltype(tag);
+      const int64_t n = e.last_rows(), c = e.out_features();
+      py::array out(py::dtype(dtype_name(dt_)), std::vector<py::ssize_t>{n, c});
+      if (n) std::copy(e.last_output(), e.last_output() + n * c, ptr<T>(out));
+      return out;
+    });
+  }
+
   int64_t allocations() { return visit([&](auto& e, auto) { return e.workspace_allocations(); }); }
   double grad_norm() { return visit([&](auto& e, auto) { return e.last_grad_norm(); }); }
   int64_t out_features() { return visit([&](auto& e, auto) { return e.out_features(); }); }
@@ -250,6 +261,7 @@ ops: list of ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slop
       .def("step", &PyEngine::step, "X"_a, "y"_a, "Forward, loss, backward and update in one call; returns the loss.")
       .def("loss_and_grad", &PyEngine::loss_and_grad, "X"_a, "y"_a)
       .def("forward", &PyEngine::forward, "X"_a)
+      .def("last_output", &PyEngine::last_output, "A copy of the last forward's output (n, out_features).")
       .def_property_readonly("workspace_allocations", &PyEngine::allocations)
       .def_property_readonly("grad_norm", &PyEngine::grad_norm)
       .def_property_readonly("in_features", &PyEngine::in_features)

@@ -1,0 +1,470 @@
+"""``Net``: a sequence of layers with forward/backward, training, evaluation and persistence."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
+
+from .layers import Layer, float_dtype, layer_from_config
+from .losses import Loss, get_loss
+from .parameter import Parameter
+
+if TYPE_CHECKING:
+    from .callbacks import Callback, History
+
+__all__ = ["Net"]
+
+
+class Net(Layer):
+    """A feed-forward network: layers applied in order, samples in rows.
+
+    ``Net`` builds every layer that has no weights yet from one random generator seeded with
+    ``seed``, in ``dtype`` (so the same seed gives the same initial weights); layers that already
+    have weights are kept (shared) and must already be in ``dtype``. A ``Net`` is itself a
+    ``Layer``, so nets nest.
+
+    Args:
+        layers: the layers, e.g. ``[Linear(64, 32), ReLU(), Linear(32, 10)]``.
+        dtype: ``"float32"`` (default) or ``"float64"``; inputs must have this dtype (a
+            mismatch is a ``TypeError``, never a silent cast).
+        seed: int, ``np.random.Generator`` or None (fresh randomness) for weight initialisation.
+
+    Attributes:
+        layers: the list of layers.
+        dtype: ``np.dtype`` of parameters, inputs and outputs.
+        in_features, out_features: input and output widths (None when no layer fixes them).
+        loss: the ``Loss`` last used by ``fit`` (or restored by ``load``): the default for
+            ``evaluate``, ``predict_classes`` and ``predict_proba``.
+
+    Example:
+        >>> import fastgd as fg
+        >>> net = fg.Net([fg.Linear(4, 8), fg.ReLU(), fg.Linear(8, 3)], seed=0)
+        >>> out = net.forward(np.ones((5, 4), np.float32))        # (5, 3)
+        >>> dX = net.backward(np.ones_like(out))                    # (5, 4); grads accumulated
+        >>> [p.name for p in net.parameters()]
+        ['W', 'b', 'W', 'b']
+    """
+
+    def __init__(self, layers: Sequence[Layer], dtype: Any = "float32",
+                 seed: int | np.random.Generator | None = None) -> None:
+        if isinstance(layers, Layer) or not isinstance(layers, Sequence | Iterator):
+            raise TypeError(f"Net: layers must be a list of fastgd layers, got "
+                            f"{type(layers).__name__}")
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Net: layers must not be empty")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                hint = " (an instance, not the class: ReLU())" if isinstance(layer, type) else ""
+                raise TypeError(f"Net: layers[{i}] must be a fastgd Layer{hint}, got {layer!r}")
+        self.dtype = float_dtype(dtype)
+        rng = np.random.default_rng(seed)
+        for i, layer in enumerate(layers):
+            if not layer.built:
+                layer.build(rng, self.dtype)
+            for p in layer.parameters():
+                if p.dtype != self.dtype:
+                    raise TypeError(
+                        f"Net: layers[{i}] {layer!r} has {p.dtype} parameters but the net's dtype "
+                        f"is {self.dtype}; build the net with dtype='{p.dtype}' or use a fresh layer"
+                    )
+        self.layers: list[Layer] = layers
+        self.loss: Loss | None = None
+        self.in_features, self.out_features = self._check_widths()
+        self._out_shape: tuple[int, ...] | None = None
+
+    def _check_widths(self) -> tuple[int | None, int | None]:
+        """Check that consecutive layers agree on widths; return (in_features, out_features)."""
+        net_in: int | None = None
+        width: int | None = None
+        for i, layer in enumerate(self.layers):
+            need = layer.in_features
+            if need is not None:
+                if width is None and net_in is None:
+                    net_in = need  # the layers before it (if any) are elementwise
+                elif width is not None and need != width:
+                    raise ValueError(
+                        f"Net: layers[{i}] {layer!r} expects {need} input features but the "
+                        f"layers before it produce {width}"
+                    )
+                width = need
+            if width is not None:
+                width = layer.output_features(width)
+        return net_in, width
+
+    # ------------------------------------------------------------------ layer protocol
+
+    def output_features(self, in_features: int) -> int:
+        return in_features if self.out_features is None else self.out_features
+
+    def parameters(self) -> list[Parameter]:
+        """All trainable parameters in layer order (shared objects; a shared layer counts once)."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """``[("0.W", W), ("0.b", b), ("2.W", ...), ...]``: ``"<layer index>.<name>"``.
+
+        Example:
+            >>> [name for name, _ in net.named_parameters()]
+            ['0.W', '0.b', '2.W', '2.b']
+        """
+        seen: set[int] = set()
+        named = []
+        for i, layer in enumerate(self.layers):
+            sub = layer.named_parameters() if isinstance(layer, Net) else [
+                (p.name or str(j), p) for j, p in enumerate(layer.parameters())]
+            for name, p in sub:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    named.append((f"{i}.{name}", p))
+        return named
+
+    @property
+    def n_parameters(self) -> int:
+        """Total number of trainable scalars."""
+        return sum(p.size for p in self.parameters())
+
+    def config(self) -> dict[str, Any]:
+        """``{"type": "Net", "dtype": ..., "layers": [layer configs]}`` (JSON-serialisable)."""
+        return {"type": "Net", "dtype": str(self.dtype),
+                "layers": [layer.config() for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], seed: int | None = 0) -> Net:
+        """A new ``Net`` (fresh weights from ``seed``) from ``config()``'s output.
+
+        Example:
+            >>> twin = Net.from_config(net.config())
+        """
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError(f"Net config must be a dict with a 'layers' list, got {config!r}")
+        unknown = set(config) - {"type", "dtype", "layers"}
+        if unknown:
+            raise ValueError(f"Net config has unknown keys {sorted(unknown)}")
+        layers = [layer_from_config(c) for c in config["layers"]]
+        return cls(layers, dtype=config.get("dtype", "float32"), seed=seed)
+
+    # ------------------------------------------------------------------ forward / backward
+
+    def check_input(self, X: Any, name: str = "X") -> np.ndarray:
+        """Validate an input batch: a 2-D array (n, in_features) of the net's dtype.
+
+        Returns ``X`` unchanged. ``TypeError`` for a non-array or another dtype (never cast),
+        ``ValueError`` for a wrong number of dimensions or features.
+        """
+        if not isinstance(X, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray of {self.dtype}, got {type(X).__name__}")
+        cols = "n_features" if self.in_features is None else str(self.in_features)
+        if X.ndim != 2:
+            hint = "; for one sample use X[None, :]" if X.ndim == 1 else ""
+            raise ValueError(f"{name} must be 2-D (n_samples, {cols}), got shape {X.shape}{hint}")
+        if self.in_features is not None and X.shape[1] != self.in_features:
+            raise ValueError(f"{name} must have {self.in_features} features (columns) to match the "
+                             f"first layer, got shape {X.shape}")
+        if X.dtype != self.dtype:
+            raise TypeError(
+                f"{name} has dtype {X.dtype} but the net's dtype is {self.dtype}; convert with "
+                f"{name}.astype(np.{self.dtype}) or build the net with dtype='{X.dtype}'"
+            )
+        return X
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Output (n, out_features) for ``X`` (n, in_features) of the net's dtype.
+
+        Each layer keeps what its backward needs (replacing what the previous forward kept).
+        """
+        out = self.check_input(X)
+        for layer in self.layers:
+            out = layer.forward(out)
+        self._out_shape = out.shape
+        return out
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        """Backpropagate ``dout`` (the shape of the last output): returns dX (n, in_features).
+
+        Accumulates (``+=``) into every parameter's ``.grad``; call ``zero_grad()`` between steps.
+        With ``need_dx=False`` nothing below the first layer with parameters is computed and None
+        is returned (what training uses).
+        """
+        if self._out_shape is None:
+            raise RuntimeError("Net.backward called before forward")
+        if not isinstance(dout, np.ndarray):
+            raise TypeError(f"dout must be a numpy.ndarray, got {type(dout).__name__}")
+        if dout.shape != self._out_shape:
+            raise ValueError(f"dout must have the shape of the last output {self._out_shape}, "
+                             f"got shape {dout.shape}")
+        if dout.dtype != self.dtype:
+            raise TypeError(f"dout has dtype {dout.dtype} but the net's dtype is {self.dtype}")
+        stop = 0
+        if not need_dx:
+            stop = next((i for i, layer in enumerate(self.layers) if layer.parameters()),
+                        len(self.layers))
+        grad: np.ndarray | None = dout
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            grad = self.layers[i].backward(grad, need_dx=need_dx or i > stop)
+        return grad if need_dx else None
+
+    # ------------------------------------------------------------------ inference
+
+    def predict(self, X: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Raw outputs (n, out_features) for ``X``: values for regression, logits for
+        classification (see ``predict_classes``/``predict_proba``). Batched when ``batch_size``
+        is given. Replaces the activations kept by the last ``forward``.
+
+        Example:
+            >>> net.predict(X).shape
+            (5, 3)
+        """
+        X = self.check_input(X)
+        if batch_size is None or len(X) <= batch_size:
+            return self.forward(X)
+        _check_batch_size(batch_size)
+        return np.concatenate([self.forward(X[i:i + batch_size])
+                               for i in range(0, len(X), batch_size)])
+
+    def _loss_or_default(self, loss: str | Loss | None) -> Loss:
+        if loss is not None:
+            return get_loss(loss)
+        if self.loss is None:
+            raise ValueError("this net has no loss yet (it was not fitted): pass loss=, e.g. "
+                             "loss='cross_entropy'")
+        return self.loss
+
+    def predict_classes(self, X: np.ndarray, loss: str | Loss | None = None,
+                        batch_size: int | None = None) -> np.ndarray:
+        """Class predictions: argmax for ``cross_entropy``, ``logit > 0`` for
+        ``bce_with_logits`` (int64, (n,) for one output). ``loss`` defaults to ``self.loss``.
+
+        Example:
+            >>> net.predict_classes(X, loss="cross_entropy")    # (n,) int64
+        """
+        lossobj = self._loss_or_default(loss)
+        if not lossobj.is_classification:
+            raise ValueError(f"predict_classes needs a classification loss, got {lossobj.name!r}")
+        return lossobj.predict(self.predict(X, batch_size))
+
+    def predict_proba(self, X: np.ndarray, loss: str | Loss | None = None,
+                      batch_size: int | None = None) -> np.ndarray:
+        """Probabilities: softmax (n, k) for ``cross_entropy``, sigmoid (n, k) for
+        ``bce_with_logits``. ``loss`` defaults to ``self.loss``."""
+        return self._loss_or_default(loss).predict_proba(self.predict(X, batch_size))
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray, loss: str | Loss | None = None,
+                 batch_size: int | None = None) -> dict[str, float]:
+        """Metrics on ``(X, y)``: ``{"loss": mean loss}`` plus ``"accuracy"`` for classification.
+
+        ``loss`` defaults to the loss of the last ``fit``. Batches are combined sample-weighted,
+        so the result does not depend on ``batch_size``.
+
+        Example:
+            >>> net.evaluate(X_test, y_test, loss="cross_entropy")
+            {'loss': 0.08, 'accuracy': 0.97}
+        """
+        lossobj = self._loss_or_default(loss)
+        X = self.check_input(X)
+        y = lossobj.check_targets(y, (len(X), self.output_features(X.shape[1])), self.dtype)
+        if len(X) == 0:
+            raise ValueError("evaluate: X has no samples")
+        step = len(X) if batch_size is None else _check_batch_size(batch_size)
+        total = 0.0
+        correct = count = 0
+        for i in range(0, len(X), step):
+            out = self.forward(X[i:i + step])
+            yb = y[i:i + step]
+            value, _ = lossobj(out, yb)
+            total += value * len(out)
+            if lossobj.is_classification:
+                c, k = lossobj.n_correct(out, yb)
+                correct, count = correct + c, count + k
+        metrics = {"loss": total / len(X)}
+        if lossobj.is_classification:
+            metrics["accuracy"] = correct / count
+        return metrics
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, X: np.ndarray, y: np.ndarray, loss: str | Loss = "mse",
+            optimizer: Any = "sgd", epochs: int = 10, batch_size: int | None = 32,
+            shuffle: bool = True, seed: int | None = 0,
+            validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+            progress: bool | None = None, callbacks: Sequence[Callback] | None = None,
+            verbose: bool = False, clip_norm: float | None = None,
+            divergence_factor: float | None = 1e6, **optimizer_hyper: Any) -> History:
+        """Train with mini-batch gradient descent; returns a ``History``.
+
+        Args:
+            X: (n, in_features) of the net's dtype. y: targets for ``loss`` (see
+                ``fastgd.losses``): class labels (n,) for ``cross_entropy``, 0/1 (n,) or (n, k)
+                for ``bce_with_logits``, floats (n,) or (n, k) for ``mse``.
+            loss: ``"mse"``, ``"cross_entropy"``, ``"bce_with_logits"`` or a ``Loss``.
+            optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, a ``fastgd.optim`` class, or an
+                optimizer instance over ``net.parameters()`` (its state carries over between fits).
+            epochs: passes over the data. batch_size: samples per step (None: full batch); the
+                last partial batch is kept, as a torch ``DataLoader`` does.
+            shuffle, seed: reshuffle every epoch from ``np.random.default_rng(seed)``; the same
+                seed (and the same initial weights) gives bit-identical weights.
+            validation_data: ``(X_val, y_val)`` evaluated after every epoch (``val_*`` metrics).
+            progress: a progress bar (tqdm if installed, else one text line per epoch); None:
+                only when tqdm is installed and stdout is a terminal.
+            callbacks: ``fastgd.callbacks.Callback`` objects, e.g. ``EarlyStopping()``.
+            verbose: print one line of metrics per epoch.
+            clip_norm: clip the global gradient norm to this value before each update.
+            divergence_factor: raise ``DivergenceError`` when a batch loss is NaN/inf or exceeds
+                ``divergence_factor × max(first batch loss, 1)``; None disables the check.
+            **optimizer_hyper: hyper-parameters for a named optimizer, e.g. ``lr=0.01``.
+
+        Returns:
+            ``History`` with ``.history`` (per-epoch lists: ``"loss"``, ``"accuracy"`` for
+            classification, ``"val_loss"``, ``"val_accuracy"``), ``.epoch`` and ``.params``.
+
+        Example:
+            >>> hist = net.fit(X, y, loss="cross_entropy", optimizer="adam", lr=1e-2, epochs=20,
+            ...                validation_data=(Xv, yv))
+            >>> hist.history["val_accuracy"][-1]
+            0.97
+        """
+        from .trainer import Trainer
+
+        trainer = Trainer(self, loss=loss, optimizer=optimizer, clip_norm=clip_norm,
+                          **optimizer_hyper)
+        return trainer.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                           validation_data=validation_data, progress=progress,
+                           callbacks=callbacks, verbose=verbose,
+                           divergence_factor=divergence_factor)
+
+    # ------------------------------------------------------------------ persistence / copies
+
+    def save(self, path: str | os.PathLike[str], optimizer: Any = None) -> None:
+        """Write architecture, dtype, weights (and ``optimizer``'s state) to one ``.npz`` file,
+        atomically (an existing file is replaced only once the new one is complete).
+
+        Example:
+            >>> net.save("model.npz", optimizer=opt)
+        """
+        from . import io
+
+        io.save(self, path, optimizer=optimizer)
+
+    @overload
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Net: ...
+
+    @overload
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], with_optimizer: bool) -> Any: ...
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
+        """Read a net written by ``save``. With ``with_optimizer=True`` returns
+        ``(net, optimizer)``: the optimizer rebuilt over ``net.parameters()`` with its saved
+        state, so training resumes exactly. Corrupted, truncated or mismatched files raise
+        ``ValueError``.
+
+        Example:
+            >>> net = fg.Net.load("model.npz")
+            >>> net, opt = fg.Net.load("checkpoint.npz", with_optimizer=True)
+        """
+        from . import io
+
+        return io.load(path, with_optimizer=with_optimizer)
+
+    def copy(self) -> Net:
+        """A deep copy (independent weights, gradients and layers)."""
+        return copy.deepcopy(self)
+
+    def astype(self, dtype: Any) -> Net:
+        """A deep copy with parameters converted to ``dtype`` (e.g. float64 for gradcheck).
+
+        Example:
+            >>> net64 = net.astype("float64")
+        """
+        dt = float_dtype(dtype)
+        new = copy.deepcopy(self)
+        for p in new.parameters():
+            p.data = p.data.astype(dt)
+            p.grad = np.zeros_like(p.data)
+        for sub in new._nets():
+            sub.dtype = dt
+            sub._out_shape = None
+        return new
+
+    def _nets(self) -> Iterator[Net]:
+        yield self
+        for layer in self.layers:
+            if isinstance(layer, Net):
+                yield from layer._nets()
+
+    # ------------------------------------------------------------------ container / display
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @overload
+    def __getitem__(self, index: int) -> Layer: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Net: ...
+
+    def __getitem__(self, index: int | slice) -> Layer | Net:
+        """``net[i]`` is a layer; ``net[i:j]`` a ``Net`` sharing those layers."""
+        if isinstance(index, slice):
+            return Net(self.layers[index], dtype=self.dtype)
+        return self.layers[index]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        lines = [f"Net(dtype={self.dtype}, parameters={self.n_parameters:,})("]
+        for i, layer in enumerate(self.layers):
+            sub = repr(layer).replace("\n", "\n  ")
+            lines.append(f"  ({i}): {sub}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """A table of layers with output shapes and parameter counts (``n`` = batch size).
+
+        Example:
+            >>> print(net.summary())
+            #  Layer                      Output shape  Params
+            0  Linear(4, 8, init='he')    (n, 8)            40
+            ...
+        """
+        rows = [("#", "Layer", "Output shape", "Params")]
+        width = self.in_features
+        for i, layer in enumerate(self.layers):
+            if width is None and layer.in_features is not None:
+                width = layer.in_features
+            if width is not None:
+                width = layer.output_features(width)
+            count = sum(p.size for p in layer.parameters())
+            shape = f"(n, {'?' if width is None else width})"
+            rows.append((str(i), repr(layer).split("\n")[0], shape, f"{count:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        fmt = "{:<%d}  {:<%d}  {:<%d}  {:>%d}" % tuple(widths)
+        lines = [fmt.format(*r) for r in rows]
+        nbytes = self.n_parameters * self.dtype.itemsize
+        lines.append(f"Total parameters: {self.n_parameters:,} ({self.dtype}, "
+                     f"{_human_bytes(nbytes)}); input features: "
+                     f"{'any' if self.in_features is None else self.in_features}")
+        return "\n".join(lines)
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n:.1f} GiB"
+
