@@ -181,6 +181,13 @@ double Engine<T>::step(const T* X, int64_t n, const Targets<T>& y) {
 template <typename T>
 double Engine<T>::loss_and_grad(const T* X, int64_t n, const Targets<T>& y) {
   if (!params_) throw std::logic_error("engine has no parameter buffers bound");
+  if (ops_.size() == 1 && ops_[0].out == 1 && loss_ == LossKind::MSE && ops_[0].kind == OpKind::Linear) {
+    // Linear regression: loss and gradient in one pass over X (a GEMM with N = 1 reads it twice).
+    const OpSpec& op = ops_[0];
+    last_rows_ = 0;  // no output kept
+    return linreg_mse<T>(params_ + op.w_off, op.b_off >= 0 ? params_ + op.b_off : nullptr, X, y.values,
+                         grads_ + op.w_off, op.b_off >= 0 ? grads_ + op.b_off : nullptr, n, op.in);
+  }
   run_forward(X, n);
   return run_backward(X, n, y);
 }

@@ -99,28 +99,37 @@ FASTGD_INLINE double mse_t(const T* p, const T* t, T* d, int64_t N) {
   return total / double(N);
 }
 
-// One pass over the rows of X; the d+1 sums are kept in double (float32 stays accurate at 1e6 rows).
+// One pass over the rows of X for the linear model x·w + w0: residuals r_i = x_i·w + w0 − y_i,
+// sums Σr (→ gb), Σ r·x (→ gw), both scaled by 2/n, and returns Σr². Sums are kept in double
+// (float32 stays accurate at 1e6 rows).
 template <typename T>
-FASTGD_INLINE void mse_gradient_t(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) {
+FASTGD_INLINE double linreg_pass_t(const T* w, T w0, const T* X, const T* y, T* gw, T* gb, int64_t n,
+                                   int64_t d) {
   std::vector<double> acc(static_cast<size_t>(d + 1), 0.0);
   double* a = acc.data();
-  if (d == 1) {  // the seeds' one-feature regression: two lane sums, fully vectorised
-    const T w0 = w[0], w1 = w[1];
+  double sq = 0;
+  if (d == 1) {  // the seeds' one-feature regression: lane sums, fully vectorised
+    const T w1 = w[0];
     a[0] = vm::lane_sum(n, [&](int64_t i) { return w0 + w1 * X[i] - y[i]; });
     a[1] = vm::lane_sum(n, [&](int64_t i) { return double(w0 + w1 * X[i] - y[i]) * double(X[i]); });
+    sq = vm::lane_sum(n, [&](int64_t i) {
+      const T r = w0 + w1 * X[i] - y[i];
+      return r * r;
+    });
   } else if (d >= 64) {
     // Wide rows: per block of rows that stays in cache, r = X_b·w (GEMV) then g_b = X_bᵀ·r (GEMV),
     // so memory is still read once; block sums flushed into double.
     const int64_t kBlock = std::max<int64_t>(16, (256 * 1024 / int64_t(sizeof(T))) / d);
-    std::vector<T> r(static_cast<size_t>(std::min(kBlock, n))), gb(static_cast<size_t>(d));
+    std::vector<T> r(static_cast<size_t>(std::min(kBlock, n))), gb_(static_cast<size_t>(d));
     for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
       const int64_t m = std::min(kBlock, n - i0);
       const T* Xb = X + i0 * d;
-      for (int64_t i = 0; i < m; ++i) r[i] = w[0] - y[i0 + i];
-      blas::gemv(false, int(m), int(d), T(1), Xb, int(d), w + 1, T(1), r.data());
-      blas::gemv(true, int(m), int(d), T(1), Xb, int(d), r.data(), T(0), gb.data());
+      for (int64_t i = 0; i < m; ++i) r[i] = w0 - y[i0 + i];
+      blas::gemv(false, int(m), int(d), T(1), Xb, int(d), w, T(1), r.data());
+      blas::gemv(true, int(m), int(d), T(1), Xb, int(d), r.data(), T(0), gb_.data());
       a[0] += vm::lane_sum(m, [&](int64_t i) { return r[i]; });
-      for (int64_t k = 0; k < d; ++k) a[k + 1] += double(gb[k]);
+      sq += vm::lane_sum(m, [&](int64_t i) { return r[i] * r[i]; });
+      for (int64_t k = 0; k < d; ++k) a[k + 1] += double(gb_[k]);
     }
   } else {
     // Sums over blocks of 64 rows in T (vectorised over the features), flushed into double.
@@ -130,18 +139,23 @@ FASTGD_INLINE void mse_gradient_t(const T* w, const T* X, const T* y, T* g, int6
     for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
       const int64_t i1 = i0 + kBlock < n ? i0 + kBlock : n;
       for (int64_t k = 0; k <= d; ++k) b[k] = T(0);
+      T sqb = 0;
       for (int64_t i = i0; i < i1; ++i) {
         const T* x = X + i * d;
-        T r = w[0] - y[i];
-        for (int64_t k = 0; k < d; ++k) r += x[k] * w[k + 1];  // r_i = x_i·w + w0 − y_i
+        T r = w0 - y[i];
+        for (int64_t k = 0; k < d; ++k) r += x[k] * w[k];  // r_i = x_i·w + w0 − y_i
         b[0] += r;
+        sqb += r * r;
         for (int64_t k = 0; k < d; ++k) b[k + 1] += r * x[k];
       }
       for (int64_t k = 0; k <= d; ++k) a[k] += double(b[k]);
+      sq += double(sqb);
     }
   }
   const double scale = n ? 2.0 / double(n) : 0.0;
-  for (int64_t k = 0; k <= d; ++k) g[k] = T(a[k] * scale);
+  if (gb) *gb = T(a[0] * scale);
+  for (int64_t k = 0; k < d; ++k) gw[k] = T(a[k + 1] * scale);
+  return sq;
 }
 
 // Entry points, each compiled for AVX2+FMA and the baseline.
@@ -155,8 +169,9 @@ FASTGD_INLINE void mse_gradient_t(const T* w, const T* X, const T* y, T* g, int6
   }                                                                                             \
   FASTGD_CLONES double bce_(const T* z, const T* t, T* d, int64_t N) { return bce_t(z, t, d, N); } \
   FASTGD_CLONES double mse_(const T* p, const T* t, T* d, int64_t N) { return mse_t(p, t, d, N); } \
-  FASTGD_CLONES void mse_gradient_(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) { \
-    mse_gradient_t(w, X, y, g, n, d);                                                           \
+  FASTGD_CLONES double linreg_pass_(const T* w, T w0, const T* X, const T* y, T* gw, T* gb,      \
+                                    int64_t n, int64_t d) {                                     \
+    return linreg_pass_t(w, w0, X, y, gw, gb, n, d);                                            \
   }
 FASTGD_ENTRIES(float)
 FASTGD_ENTRIES(double)
@@ -185,7 +200,12 @@ FASTGD_ENTRIES(double)
     return N ? mse_(p, t, d, N) : kNaN;                                                     \
   }                                                                                         \
   template <> void mse_gradient<T>(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) { \
-    mse_gradient_(w, X, y, g, n, d);                                                        \
+    linreg_pass_(w + 1, w[0], X, y, g + 1, g, n, d);                                        \
+  }                                                                                         \
+  template <>                                                                               \
+  double linreg_mse<T>(const T* w, const T* b, const T* X, const T* y, T* gw, T* gb, int64_t n, \
+                       int64_t d) {                                                         \
+    return n ? linreg_pass_(w, b ? *b : T(0), X, y, gw, gb, n, d) / double(n) : kNaN;       \
   }
 INSTANTIATE(float)
 INSTANTIATE(double)
