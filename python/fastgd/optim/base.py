@@ -9,7 +9,6 @@ hyper-parameters and implement ``_update``, which hands one parameter to a fused
 from __future__ import annotations
 
 import copy
-import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -112,7 +111,7 @@ class Optimizer:
                 "optimizer parameters need to be organized in ordered collections, but the "
                 "ordering of a set changes between runs; please use a list instead"
             )
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -176,7 +175,9 @@ class Optimizer:
         """Apply one update to ``param`` with gradient ``grad`` (implemented by subclasses)."""
         raise NotImplementedError
 
-    def _gradients(self, grads: Sequence[np.ndarray] | None) -> list[np.ndarray | None]:
+    def _gradients(
+        self, grads: Sequence[np.ndarray | None] | None
+    ) -> list[np.ndarray | None]:
         params = self.params
         if grads is None:
             return [p.grad for p in params]
@@ -316,8 +317,10 @@ class Optimizer:
                         )
                     entry[name] = np.array(value, order="C", copy=True)
                 elif name == "step":
-                    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                            or value != int(value) or value < 0):
+                    integral = isinstance(value, (int, np.integer)) or (
+                        isinstance(value, (float, np.floating)) and float(value).is_integer()
+                    )
+                    if isinstance(value, bool) or not integral or value < 0:
                         raise ValueError(
                             f"state[{key}]['step'] must be a non-negative integer, got {value!r}"
                         )

@@ -202,14 +202,15 @@ class LRScheduler:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, last_lr={self._last_lr})"
 
 
-def _per_group(fns: Callable[[int], float] | Sequence[Callable[[int], float]], n: int, what: str):
-    fns = list(fns) if isinstance(fns, (list, tuple)) else [fns] * n
-    if len(fns) != n:
-        raise ValueError(f"Expected {n} {what}s (one per param group), but got {len(fns)}")
-    for f in fns:
+def _per_group(fns: Any, n: int, what: str) -> list[Callable[[int], float]]:
+    """One function per param group: a list as given, or one function repeated ``n`` times."""
+    out: list[Any] = list(fns) if isinstance(fns, (list, tuple)) else [fns] * n
+    if len(out) != n:
+        raise ValueError(f"Expected {n} {what}s (one per param group), but got {len(out)}")
+    for f in out:
         if not callable(f):
             raise TypeError(f"{what} must be callable, got {type(f).__name__}")
-    return fns
+    return out
 
 
 class ScheduleLR(LRScheduler):
