@@ -180,7 +180,16 @@ class FusedStep:
         if lr != self.lr:
             self.engine.set_lr(lr)
             self.lr = lr
+        self.last_X = X
         return self.engine.step(X, y)
+
+    def last_output(self) -> np.ndarray:
+        """The net's output for the last step's batch. The one-pass linear-regression step
+        keeps none, so there it is recomputed (with the weights after the update)."""
+        out = self.engine.last_output()
+        if len(out) == 0 and len(self.last_X):
+            out = self.engine.forward(self.last_X)
+        return out
 
     def sync_state(self) -> None:
         """Write the engine's state into ``optimizer.state`` as torch lays it out: per parameter,

@@ -91,7 +91,7 @@ class Trainer:
     def last_output(self) -> np.ndarray | None:
         """The net's output for the last batch of ``step`` (a copy when the step was fused)."""
         if self._last_output is None and self._fused:
-            self._last_output = self._fused.engine.last_output()
+            self._last_output = self._fused.last_output()
         return self._last_output
 
     def _fused_step(self) -> Any:

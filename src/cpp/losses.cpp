@@ -116,8 +116,8 @@ FASTGD_INLINE double linreg_pass_t(const T* w, T w0, const T* X, const T* y, T* 
       const T r = w0 + w1 * X[i] - y[i];
       return r * r;
     });
-  } else if (d >= 64) {
-    // Wide rows: per block of rows that stays in cache, r = X_b·w (GEMV) then g_b = X_bᵀ·r (GEMV),
+  } else if (d >= 8) {
+    // Per block of rows that stays in cache, r = X_b·w (GEMV) then g_b = X_bᵀ·r (GEMV),
     // so memory is still read once; block sums flushed into double.
     const int64_t kBlock = std::max<int64_t>(16, (256 * 1024 / int64_t(sizeof(T))) / d);
     std::vector<T> r(static_cast<size_t>(std::min(kBlock, n))), gb_(static_cast<size_t>(d));
