@@ -167,7 +167,8 @@ class FusedStep:
                 self._flat[key] = self._flat_state(key)
             beta1, beta2 = g["betas"]
             self.engine.set_adam(g["lr"], beta1, beta2, g["eps"], g["weight_decay"],
-                                 opt_kind is optim.AdamW, self._flat["exp_avg"],
+                                 bool(g.get("decoupled_weight_decay", opt_kind is optim.AdamW)),
+                                 self._flat["exp_avg"],
                                  self._flat["exp_avg_sq"], self._flat.get("max_exp_avg_sq"),
                                  self.counter)
         if int(self.counter) == 0:  # torch has no per-parameter state before the first step

@@ -195,7 +195,7 @@ def mse_gradient(weights, features, targets, *, out=None):
     With residuals ``r = features @ w + w0 - targets``:
     ``grad[0] = (2/n) Σ r``,  ``grad[1:] = (2/n) featuresᵀ r``.  Shape of weights.
     """
-    X = features.reshape(len(features), -1)
+    X = features[:, None] if features.ndim == 1 else features
     r = X @ weights[1:] + weights[0] - targets
     n = max(len(targets), 1)
     grad = np.concatenate(([r.sum(dtype=np.float64)], X.T.astype(np.float64) @ r)) * (2 / n)

@@ -44,6 +44,12 @@ std::string describe(py::handle obj) {
 }
 
 py::array float_array(py::handle obj, const char* fn, const char* arg) {
+  // A NumPy scalar (np.float32(1.5)) is taken as a 0-d array of its own dtype.
+  static const py::handle generic = py::object(py::module_::import("numpy").attr("generic")).release();
+  if (!py::isinstance<py::array>(obj) && py::isinstance(obj, generic)) {
+    py::array a = py::array::ensure(obj);
+    if (a && (a.dtype().equal(py::dtype::of<float>()) || a.dtype().equal(py::dtype::of<double>()))) return a;
+  }
   if (!py::isinstance<py::array>(obj))
     type_error(std::string(fn) + ": " + arg + " must be a float32 or float64 numpy.ndarray, got " +
                describe(obj) + (obj.is_none() ? "" : " (convert with np.asarray(..., dtype=np.float32))"));

@@ -1,0 +1,127 @@
+"""Hostile inputs for every ops function: each is a correct result or a clear ValueError/TypeError
+naming the argument (never a crash, never a silent dtype change)."""
+
+import numpy as np
+import pytest
+
+from fastgd import ops
+
+f32, f64 = np.float32, np.float64
+
+
+def a(*shape, dtype=f64):
+    return np.ones(shape, dtype)
+
+
+# (call, expected exception, regex the message must match)
+CASES = {
+    # non-arrays / None / wrong dtype kinds
+    "relu-list": (lambda: ops.relu([1.0, 2.0]), TypeError, r"relu: Z .*list"),
+    "relu-None": (lambda: ops.relu(None), TypeError, r"relu: Z .*NoneType"),
+    "relu-int": (lambda: ops.relu(np.ones(3, np.int64)), TypeError, r"relu: Z must be float32 or float64, got int64"),
+    "relu-complex": (lambda: ops.relu(np.ones(3, complex)), TypeError, r"complex128"),
+    "relu-object": (lambda: ops.relu(np.array([1.0, None])), TypeError, r"object"),
+    "relu-bool": (lambda: ops.relu(np.ones(3, bool)), TypeError, r"bool"),
+    "relu-f16": (lambda: ops.relu(np.ones(3, np.float16)), TypeError, r"float16"),
+    "sigmoid-str": (lambda: ops.sigmoid("abc"), TypeError, r"sigmoid: Z .*str"),
+    # mixed dtypes name both
+    "linear-mixed": (lambda: ops.linear_forward(a(3, 4, dtype=f32), a(4, 2), None), TypeError, r"X float32 and W float64"),
+    "linear-mixed-b": (lambda: ops.linear_forward(a(3, 4), a(4, 2), a(2, dtype=f32)), TypeError, r"float64 and b float32"),
+    "relu_bw-mixed": (lambda: ops.relu_backward(a(3), a(3, dtype=f32)), TypeError, r"Z float64 and dA float32"),
+    "mse-mixed": (lambda: ops.mse(a(3), a(3, dtype=f32)), TypeError, r"pred float64 and target float32"),
+    "bce-mixed": (lambda: ops.bce_with_logits(a(3, dtype=f32), a(3)), TypeError, r"logits float32 and targets float64"),
+    "mseg-mixed": (lambda: ops.mse_gradient(a(3), a(5, 2, dtype=f32), a(5)), TypeError, r"weights float64 and features float32"),
+    "sce-probs-mixed": (lambda: ops.softmax_cross_entropy(a(2, 3), a(2, 3, dtype=f32)), TypeError, r"float64 and labels float32"),
+    # ndim and shapes
+    "linear-X-1d": (lambda: ops.linear_forward(a(4), a(4, 2)), ValueError, r"X must be 2-D .*got shape \(4,\)"),
+    "linear-W-shape": (lambda: ops.linear_forward(a(3, 5), a(4, 2)), ValueError, r"W must have shape .*\(5, \*\).*\(3, 5\).*\(4, 2\)"),
+    "linear-b-shape": (lambda: ops.linear_forward(a(3, 4), a(4, 2), a(3)), ValueError, r"b must have shape \(out_features,\) = \(2,\).*got shape \(3,\)"),
+    "linear_bw-dZ": (lambda: ops.linear_backward(a(3, 4), a(4, 2), a(3, 3)), ValueError, r"dZ must have shape .*\(3, 2\).*got shape \(3, 3\)"),
+    "linear_bw-out": (lambda: ops.linear_backward(a(3, 4), a(4, 2), a(3, 2), out=[1, 2]), TypeError, r"out must be a tuple"),
+    "relu_bw-shape": (lambda: ops.relu_backward(a(3, 2), a(2, 3)), ValueError, r"dA must have the shape of Z \(3, 2\), got shape \(2, 3\)"),
+    "sigmoid_bw-shape": (lambda: ops.sigmoid_backward(a(3), a(4)), ValueError, r"dA .*A \(3,\).*\(4,\)"),
+    "softmax-3d": (lambda: ops.softmax(a(2, 2, 2)), ValueError, r"softmax: Z must be 1-D .* or 2-D .*\(2, 2, 2\)"),
+    "sce-1d-logits": (lambda: ops.softmax_cross_entropy(a(3), np.zeros(3, int)), ValueError, r"logits must be 2-D"),
+    "sce-labels-len": (lambda: ops.softmax_cross_entropy(a(3, 2), np.zeros(4, int)), ValueError, r"labels must have shape \(n_samples,\) = \(3,\).*\(4,\)"),
+    "sce-probs-shape": (lambda: ops.softmax_cross_entropy(a(3, 2), a(3, 3)), ValueError, r"labels must have the shape of logits \(3, 2\)"),
+    "sce-labels-3d": (lambda: ops.softmax_cross_entropy(a(3, 2), a(3, 2, 1)), ValueError, r"labels must be 1-D"),
+    "bce-shape": (lambda: ops.bce_with_logits(a(3, 1), a(3)), ValueError, r"targets must have the shape of logits \(3, 1\), got shape \(3,\)"),
+    "mse-shape": (lambda: ops.mse(a(3, 1), a(3)), ValueError, r"target must have the shape of pred"),
+    "mseg-weights": (lambda: ops.mse_gradient(a(3), a(5, 3), a(5)), ValueError, r"weights must have shape \(n_features \+ 1,\) = \(4,\).*got shape \(3,\)"),
+    "mseg-targets": (lambda: ops.mse_gradient(a(4), a(5, 3), a(6)), ValueError, r"targets must have shape \(n_samples,\) = \(5,\).*\(6,\)"),
+    "mseg-3d": (lambda: ops.mse_gradient(a(4), a(5, 3, 1), a(5)), ValueError, r"features must be 1-D .* or 2-D"),
+    # labels
+    "sce-label-high": (lambda: ops.softmax_cross_entropy(a(3, 4), np.array([0, 4, 1])), ValueError, r"labels must be class indices in \[0, 4\).*got 4 at index 1"),
+    "sce-label-neg": (lambda: ops.softmax_cross_entropy(a(3, 4), np.array([0, -1, 1], np.int8)), ValueError, r"got -1 at index 1"),
+    "sce-label-u64": (lambda: ops.softmax_cross_entropy(a(1, 4), np.array([2**63 + 5], np.uint64)), ValueError, r"got 9223372036854775813 at index 0"),
+    "sce-label-float": (lambda: ops.softmax_cross_entropy(a(3, 4), np.zeros(3)), TypeError, r"labels .*integer class indices.*got float64.*astype\(int\)"),
+    "sce-label-list": (lambda: ops.softmax_cross_entropy(a(3, 4), [0, 1, 2]), TypeError, r"labels must be a numpy.ndarray"),
+    "sce-label-bool": (lambda: ops.softmax_cross_entropy(a(3, 4), np.zeros(3, bool)), TypeError, r"got bool"),
+    # out=
+    "out-shape": (lambda: ops.relu(a(3), out=a(4)), ValueError, r"out must have shape \(3,\), got \(4,\)"),
+    "out-dtype": (lambda: ops.relu(a(3), out=a(3, dtype=f32)), TypeError, r"out must be float64, got float32"),
+    "out-noncontig": (lambda: ops.relu(a(3), out=a(6)[::2]), ValueError, r"out must be C-contiguous"),
+    "out-list": (lambda: ops.sigmoid(a(3), out=[0, 0, 0]), TypeError, r"out must be a numpy.ndarray"),
+    "out-readonly": (lambda: ops.tanh(a(3), out=np.zeros(3).setflags(write=False) or _ro()), ValueError, r"read-only"),
+    "out-overlap-gemm": (lambda: _overlap_gemm(), ValueError, r"overlaps an input"),
+    "out-partial-overlap": (lambda: _partial_overlap(), ValueError, r"only an exact in-place alias"),
+    "sce-out-labels": (lambda: _sce_out_alias(), ValueError, r"must not share memory with labels"),
+    # optimizer kernels
+    "sgd-readonly": (lambda: ops.sgd_step(_ro(), a(3), lr=0.1), ValueError, r"sgd_step: param is read-only"),
+    "sgd-noncontig": (lambda: ops.sgd_step(a(6)[::2], a(3), lr=0.1), ValueError, r"param must be C-contiguous"),
+    "sgd-no-buffer": (lambda: ops.sgd_step(a(3), a(3), lr=0.1, momentum=0.9), ValueError, r"momentum_buffer is required"),
+    "sgd-grad-shape": (lambda: ops.sgd_step(a(3), a(4), lr=0.1), ValueError, r"grad must have the shape of param \(3,\)"),
+    "sgd-grad-dtype": (lambda: ops.sgd_step(a(3), a(3, dtype=f32), lr=0.1), TypeError, r"param float64 and grad float32"),
+    "adam-step0": (lambda: ops.adam_step(a(3), a(3), a(3), a(3), step=0), ValueError, r"step must be >= 1"),
+    "adam-state-shape": (lambda: ops.adam_step(a(3), a(3), a(2), a(3), step=1), ValueError, r"exp_avg must have the shape of param"),
+    "leaky-nan-slope": (lambda: ops.leaky_relu(a(3), float("nan")), ValueError, r"slope must be a number"),
+}
+
+
+def _ro():
+    x = np.zeros(3)
+    x.setflags(write=False)
+    return x
+
+
+def _overlap_gemm():
+    X = np.ones((4, 4))
+    return ops.linear_forward(X, np.eye(4), None, out=X)
+
+
+def _partial_overlap():
+    x = np.ones(6)
+    return ops.relu(x[:5], out=x[1:])
+
+
+def _sce_out_alias():
+    t = np.full((2, 3), 1 / 3)
+    return ops.softmax_cross_entropy(np.ones((2, 3)), t, out=t)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_hostile_input_raises_clear_error(case):
+    call, exc, pattern = CASES[case]
+    with pytest.raises(exc, match=pattern):
+        call()
+
+
+def test_in_place_aliases_are_correct():
+    z = np.linspace(-3, 3, 7)
+    want = 1 / (1 + np.exp(-z))
+    assert ops.sigmoid(z, out=z) is z
+    np.testing.assert_allclose(z, want, rtol=1e-15)
+    logits = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]])
+    y = np.array([2, 0])
+    loss, d = ops.softmax_cross_entropy(logits.copy(), y)
+    l2 = logits.copy()
+    loss2, d2 = ops.softmax_cross_entropy(l2, y, out=l2)  # gradient written over the logits
+    assert loss2 == loss and d2 is l2
+    np.testing.assert_array_equal(d2, d)
+
+
+def test_numpy_scalars_are_0d_arrays():
+    assert ops.relu(np.float32(-2.0)).dtype == np.float32
+    assert float(ops.sigmoid(np.float64(0.0))) == 0.5
+    with pytest.raises(TypeError, match="float32 or float64"):
+        ops.relu(np.int64(3))
