@@ -1,0 +1,22 @@
+"""One training step per workload (pytest-benchmark): fastgd, the NumPy reference, PyTorch.
+
+`python -m pytest bench/bench_training.py --benchmark-enable --benchmark-group-by=group`;
+`python -m fastgd bench` prints the same comparison as a table with ratios.
+"""
+
+import pytest
+
+from fastgd.bench import WORKLOADS, fastgd_step, init_params, make_data, numpy_step, torch_step
+
+MAKERS = {"fastgd": fastgd_step, "numpy": numpy_step, "torch": torch_step}
+
+
+@pytest.mark.parametrize("impl", list(MAKERS))
+@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name for w in WORKLOADS])
+def test_step(benchmark, workload, impl):
+    step = MAKERS[impl](workload, init_params(workload))
+    if step is None:
+        pytest.importorskip("torch")
+    X, y = make_data(workload)
+    benchmark.group = workload.name
+    benchmark(step, X, y)

@@ -1,0 +1,1 @@
+"""Benchmarks are not part of the test run: `python -m pytest bench --benchmark-enable`."""
