@@ -196,7 +196,7 @@ class FusedStep:
         """Write the engine's state into ``optimizer.state`` as torch lays it out: per parameter,
         views into the flat buffers and (Adam) the ``step`` count."""
         count = int(self.counter)
-        if count == 0:
+        if count == 0 or not (self._flat or self._adam):  # plain SGD keeps no state
             return
         offset = 0
         for p in self.params:
