@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "blas.hpp"
+#include "simd.hpp"
 
 namespace fastgd {
 
@@ -12,6 +13,32 @@ namespace {
 // Leading dimension of a row-major operand with logical shape rows × cols.
 inline int ld(bool trans, int64_t rows, int64_t cols) {
   return static_cast<int>(std::max<int64_t>(1, trans ? rows : cols));
+}
+
+// db = Σ_rows dZ: sums over blocks of 64 rows in T (vectorised along the row), flushed into
+// double, so float32 stays accurate for large batches.
+template <typename T>
+FASTGD_INLINE void column_sums_t(const T* dZ, T* db, int64_t n, int64_t out) {
+  std::vector<double> acc(static_cast<size_t>(out), 0.0);
+  std::vector<T> blk(static_cast<size_t>(out));
+  for (int64_t i0 = 0; i0 < n; i0 += 64) {
+    const int64_t i1 = std::min(n, i0 + 64);
+    std::fill(blk.begin(), blk.end(), T(0));
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* __restrict row = dZ + i * out;
+      T* __restrict b = blk.data();
+      for (int64_t j = 0; j < out; ++j) b[j] += row[j];
+    }
+    for (int64_t j = 0; j < out; ++j) acc[j] += double(blk[j]);
+  }
+  for (int64_t j = 0; j < out; ++j) db[j] = static_cast<T>(acc[j]);
+}
+
+FASTGD_CLONES void column_sums(const float* dZ, float* db, int64_t n, int64_t out) {
+  column_sums_t(dZ, db, n, out);
+}
+FASTGD_CLONES void column_sums(const double* dZ, double* db, int64_t n, int64_t out) {
+  column_sums_t(dZ, db, n, out);
 }
 
 }  // namespace
@@ -48,15 +75,7 @@ void linear_backward(Mat<T> X, Mat<T> W, const T* dZ, T* dX, T* dW, T* db, int64
       blas::gemm(!X.trans, false, int(in), int(out), int(n), T(1), X.data, ld(X.trans, n, in), dZ,
                  int(out), T(0), dW, int(out));
   }
-  // db = Σ_rows dZ, accumulated in double so float32 stays accurate for large batches.
-  if (db && out > 0) {
-    std::vector<double> acc(static_cast<size_t>(out), 0.0);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* row = dZ + i * out;
-      for (int64_t j = 0; j < out; ++j) acc[j] += row[j];
-    }
-    for (int64_t j = 0; j < out; ++j) db[j] = static_cast<T>(acc[j]);
-  }
+  if (db && out > 0) column_sums(dZ, db, n, out);
 }
 
 template void linear_forward<float>(Mat<float>, Mat<float>, const float*, float*, int64_t, int64_t,
