@@ -11,9 +11,10 @@ except ImportError as exc:  # pragma: no cover - only hit on a broken install
         f"source tree. Original error: {exc}"
     ) from exc
 
-from . import callbacks, losses, ops, optim, reference
+from . import callbacks, datasets, losses, ops, optim, reference
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback
 from .errors import DivergenceError
+from .gradcheck import gradcheck
 from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from .minimize import MinimizeResult, minimize
 from .net import Net
@@ -39,6 +40,8 @@ __all__ = [
     "Tanh",
     "Trainer",
     "callbacks",
+    "datasets",
+    "gradcheck",
     "losses",
     "MinimizeResult",
     "minimize",
