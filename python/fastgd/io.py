@@ -9,6 +9,7 @@ SHA-256 of the weights, the optimizer's class, groups and scalar state); ``param
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import tempfile
@@ -102,7 +103,7 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our handle: always closed
             files = dict(z.items())
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib_error()) as exc:
         raise _fail(path, f"unreadable: {type(exc).__name__}: {exc}") from None
@@ -145,9 +146,11 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
     if info is None:
         raise ValueError(f"{path}: the checkpoint holds no optimizer state (saved without optimizer=)")
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in info["param_groups"]]
-    hyper = {k: v for k, v in groups[0].items() if k not in ("params", "initial_lr")}
     try:
-        opt = optim.get_optimizer(info["class"].lower(), params, **hyper)
+        cls = optim.get_optimizer(info["class"].lower(), params).__class__
+        accepted = inspect.signature(cls.__init__).parameters
+        hyper = {k: v for k, v in groups[0].items() if k in accepted and k != "params"}
+        opt = cls(params, **hyper)
     except (TypeError, ValueError) as exc:
         raise _fail(path, f"bad optimizer settings: {exc}") from None
     state: dict[int, dict[str, Any]] = {}
