@@ -7,7 +7,6 @@ the pairs within a group (`--benchmark-group-by=group`).
 import numpy as np
 import pytest
 from cases import kernel_cases
-
 from fastgd import ops, reference
 
 CASES = [(name, label, args) for dt in (np.float32, np.float64) for name, label, args in kernel_cases(dt)]

@@ -5,7 +5,6 @@
 """
 
 import pytest
-
 from fastgd.bench import WORKLOADS, fastgd_step, init_params, make_data, numpy_step, torch_step
 
 MAKERS = {"fastgd": fastgd_step, "numpy": numpy_step, "torch": torch_step}

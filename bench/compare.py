@@ -12,7 +12,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cases import kernel_cases  # noqa: E402
-
 from fastgd import ops, reference  # noqa: E402
 from fastgd.bench import median_time  # noqa: E402
 

@@ -4,9 +4,8 @@
 matplotlib is installed).
 """
 
-import numpy as np
-
 import fastgd as fg
+import numpy as np
 
 
 def f(v):

@@ -1,8 +1,7 @@
 """Handwritten digits: binary (< 5 vs >= 5), 10 classes with an MLP, and softmax regression."""
 
-import numpy as np
-
 import fastgd as fg
+import numpy as np
 from fastgd.datasets import load_digits
 
 X, y = load_digits()  # the bundled copy of scikit-learn's digits, pixels scaled to [0, 1]

@@ -4,9 +4,8 @@ The seed exercise, done two ways: the vectorised batch gradient (`ops.mse_gradie
 step instead of a Python loop over samples) and a `Net` with one Linear layer.
 """
 
-import numpy as np
-
 import fastgd as fg
+import numpy as np
 from fastgd import ops
 
 # temperature (F), rainfall (mm), humidity (%) per region -> yields (apples, oranges) in tons

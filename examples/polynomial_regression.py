@@ -5,9 +5,8 @@ learning rate that moves the small weights blows up the large ones (the loss rea
 fastgd stops such a run with a DivergenceError that says what to try.
 """
 
-import numpy as np
-
 import fastgd as fg
+import numpy as np
 
 rng = np.random.default_rng(0)
 x = rng.uniform(0, 10, 200)

@@ -1,8 +1,7 @@
 """Adam on the Rosenbrock function (1 - x)² + 100 (y - x²)², minimum at (1, 1)."""
 
-import numpy as np
-
 import fastgd as fg
+import numpy as np
 
 
 def rosenbrock(v):

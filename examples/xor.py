@@ -1,8 +1,7 @@
 """XOR: the smallest problem a linear model cannot solve and a 2-layer MLP can."""
 
-import numpy as np
-
 import fastgd as fg
+import numpy as np
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
 y = np.array([0, 1, 1, 0])

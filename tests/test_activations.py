@@ -5,7 +5,6 @@ import warnings
 import numpy as np
 import pytest
 from conftest import close, numgrad
-
 from fastgd import ops
 from fastgd import reference as ref
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from conftest import close, numgrad
-
 from fastgd import ops
 from fastgd import reference as ref
 

@@ -1,10 +1,9 @@
 """The fused C++ training step: same results as the layer-by-layer path, no per-step allocation,
 the optimizer's state kept in sync, and clear errors for bad batches."""
 
+import fastgd as fg
 import numpy as np
 import pytest
-
-import fastgd as fg
 
 ARCHS = {
     "relu": lambda: [fg.Linear(6, 8), fg.ReLU(), fg.Linear(8, 3)],

@@ -1,9 +1,8 @@
 """fit end to end: XOR, digits, history, early stopping, divergence, determinism, progress."""
 
+import fastgd as fg
 import numpy as np
 import pytest
-
-import fastgd as fg
 from fastgd.datasets import load_digits
 
 

@@ -1,9 +1,8 @@
 """gradcheck: small on correct nets of every layer type, large on a broken layer."""
 
+import fastgd as fg
 import numpy as np
 import pytest
-
-import fastgd as fg
 
 
 @pytest.mark.parametrize("loss,k", [("mse", 2), ("cross_entropy", 3), ("bce_with_logits", 1)])

@@ -3,7 +3,6 @@ naming the argument (never a crash, never a silent dtype change)."""
 
 import numpy as np
 import pytest
-
 from fastgd import ops
 
 f32, f64 = np.float32, np.float64

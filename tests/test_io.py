@@ -2,10 +2,9 @@
 
 import os
 
+import fastgd as fg
 import numpy as np
 import pytest
-
-import fastgd as fg
 
 
 def _trained(tmp_path, opt="adam", **hyper):

@@ -5,7 +5,6 @@ import warnings
 import numpy as np
 import pytest
 from conftest import close, numgrad
-
 from fastgd import ops
 from fastgd import reference as ref
 
@@ -120,7 +119,8 @@ def test_mse(rng, dtype, shape):
     close(d, rd)
     p64, t64 = p.astype(np.float64), t.astype(np.float64)
     if 0 < p.size < 50:
-        np.testing.assert_allclose(ops.mse(p64, t64)[1], numgrad(lambda a: ops.mse(a, t64)[0], p64), rtol=1e-6, atol=1e-9)
+        num = numgrad(lambda a: ops.mse(a, t64)[0], p64)
+        np.testing.assert_allclose(ops.mse(p64, t64)[1], num, rtol=1e-6, atol=1e-9)
 
 
 def test_float32_losses_accurate_at_large_batch(rng):

@@ -1,10 +1,9 @@
 """Net and layers: forward/backward against a hand-chained reference computation, gradient
 accumulation, shared parameters, inits, dtype handling, validation, repr."""
 
+import fastgd as fg
 import numpy as np
 import pytest
-
-import fastgd as fg
 from fastgd import reference as ref
 
 

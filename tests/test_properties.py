@@ -3,12 +3,11 @@ matches fastgd.reference or raises ValueError/TypeError."""
 
 import numpy as np
 from conftest import TOL
+from fastgd import ops
+from fastgd import reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from fastgd import ops
-from fastgd import reference as ref
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -94,7 +93,8 @@ def test_mse_gradient(dtype, n, d, data):
 @given(a=st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=3),
                    arrays(st.sampled_from([np.int32, np.complex64, np.bool_, np.float16, np.float32, np.float64]),
                           st.lists(st.integers(0, 4), max_size=3).map(tuple))),
-       b=arrays(st.sampled_from([np.int64, np.float32, np.float64]), st.lists(st.integers(0, 4), max_size=3).map(tuple)),
+       b=arrays(st.sampled_from([np.int64, np.float32, np.float64]),
+                st.lists(st.integers(0, 4), max_size=3).map(tuple)),
        name=st.sampled_from(["linear_forward", "relu_backward", "sigmoid_backward", "mse", "bce_with_logits",
                              "softmax_cross_entropy", "mse_gradient", "softmax", "tanh"]))
 def test_fuzz_never_crashes(a, b, name):

@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn")
+from fastgd.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.datasets import load_digits, make_regression  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-
-from fastgd.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 # Fitting to max_iter without converging warns, as scikit-learn's MLP does.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -17,6 +17,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -141,9 +142,10 @@ def fastgd_step(w: Workload, params: list[tuple[np.ndarray, np.ndarray]]) -> Cal
             layers.append(acts[w.activation]())
     net = fg.Net(layers, dtype=w.dtype, seed=0)
     linears = [layer for layer in net.layers if isinstance(layer, fg.Linear)]
-    for layer, (W, b) in zip(linears, params):
-        layer.W.data[...] = W
-        layer.b.data[...] = b
+    for layer, (W_init, b_init) in zip(linears, params):
+        assert layer.W is not None and layer.b is not None
+        layer.W.data[...] = W_init
+        layer.b.data[...] = b_init
     trainer = fg.Trainer(net, loss=w.loss, optimizer=w.optimizer, **w.hyper)
     return trainer.step
 
@@ -225,9 +227,11 @@ def run_workload(w: Workload, quick: bool = False) -> dict[str, Any]:
     X, y = make_data(w)
     min_time = 0.1 if quick else 0.4
     row: dict[str, Any] = {"workload": w.name, "flops": w.flops}
-    for impl, make in (("fastgd", fastgd_step), ("numpy", numpy_step), ("torch", torch_step)):
+    makers: list[tuple[str, Callable[..., Any]]] = [("fastgd", fastgd_step), ("numpy", numpy_step),
+                                                    ("torch", torch_step)]
+    for impl, make in makers:
         step = make(w, [(W.copy(), b.copy()) for W, b in init_params(w)])
-        row[impl] = None if step is None else median_time(lambda s=step: s(X, y), min_time=min_time)
+        row[impl] = None if step is None else median_time(partial(step, X, y), min_time=min_time)
     return row
 
 
@@ -258,7 +262,7 @@ def run_bench(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(threads)
-        torch_version = torch.__version__
+        torch_version = str(torch.__version__)
     except ImportError:
         torch_version = "not installed"
     peak = gemm_peak("float32")

@@ -170,13 +170,13 @@ class EarlyStopping(Callback):
                              f"{min_delta!r}")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        self.monitor = monitor
-        self.patience = int(patience)
-        self.min_delta = float(min_delta)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.monitor: str = monitor
+        self.patience: int = int(patience)
+        self.min_delta: float = float(min_delta)
+        self.restore_best_weights: bool = bool(restore_best_weights)
         if mode == "auto":
             mode = "max" if monitor.endswith("accuracy") else "min"
-        self.mode = mode
+        self.mode: str = mode
         self._reset()
 
     def _reset(self) -> None:

@@ -61,7 +61,7 @@ def run_demo(epochs: int = 30, seed: int = 0, progress: bool = True) -> int:
                  {"lr": 0.05, "momentum": 0.9})
     Xb, yb = Xtr[:32].copy(), ytr[:32].copy()
     params = [(layer.W.data.copy(), layer.b.data.copy()) for layer in net.layers
-              if isinstance(layer, fg.Linear)]
+              if isinstance(layer, fg.Linear) and layer.W is not None and layer.b is not None]
     trainer = fg.Trainer(net, loss="cross_entropy", optimizer="sgd", lr=0.05, momentum=0.9)
     t_fast = median_time(lambda: trainer.step(Xb, yb))
     ref_step = numpy_step(w, params)

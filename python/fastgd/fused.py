@@ -46,19 +46,18 @@ def flatten(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray]:
     if not params:
         raise NotFusable("no parameters")
     dtype = params[0].data.dtype
-    base = params[0].data.base
+    base: Any = params[0].data.base
     offset = 0
     already = isinstance(base, np.ndarray) and base.ndim == 1
     for p in params:
         if not already:
             break
-        already = (p.data.base is base and p.grad.base is params[0].grad.base
+        already = (base is not None and p.data.base is base and p.grad.base is params[0].grad.base
                    and p.data.flags.c_contiguous and p.grad.flags.c_contiguous
-                   and p.data.__array_interface__["data"][0]
-                   == base.__array_interface__["data"][0] + offset * dtype.itemsize)
+                   and p.data.ctypes.data == base.ctypes.data + offset * dtype.itemsize)
         offset += p.data.size
     if already and offset == base.size:
-        return base, params[0].grad.base
+        return base, params[0].grad.base  # type: ignore[return-value]
     total = sum(p.data.size for p in params)
     data, grad = np.empty(total, dtype), np.zeros(total, dtype)
     offset = 0

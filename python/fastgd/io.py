@@ -75,7 +75,7 @@ def save(net: Any, path: str | os.PathLike[str], optimizer: Any = None) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".fastgd-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -150,7 +150,7 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
         cls = optim.get_optimizer(info["class"].lower(), params).__class__
         accepted = inspect.signature(cls.__init__).parameters
         hyper = {k: v for k, v in groups[0].items() if k in accepted and k != "params"}
-        opt = cls(params, **hyper)
+        opt = cls(params, **hyper)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise _fail(path, f"bad optimizer settings: {exc}") from None
     state: dict[int, dict[str, Any]] = {}

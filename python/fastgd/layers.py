@@ -247,7 +247,7 @@ class Linear(Layer):
               dtype: Any = "float32") -> Linear:
         """Create fresh ``W`` and ``b`` from ``rng`` (Generator, seed or None) in ``dtype``."""
         dt = float_dtype(dtype)
-        W, b = init_weights(self.init, np.random.default_rng(rng), self.in_features,
+        W, b = init_weights(self.init, np.random.default_rng(rng), self.in_features,  # type: ignore[arg-type]
                             self.out_features, self.bias)
         self.W = Parameter(W.astype(dt), name="W")
         self.b = Parameter(b.astype(dt), name="b") if b is not None else None
@@ -317,7 +317,7 @@ class LeakyReLU(Layer):
     def __init__(self, slope: float = 0.01) -> None:
         if isinstance(slope, bool) or not isinstance(slope, numbers.Real) or not math.isfinite(slope):
             raise ValueError(f"LeakyReLU: slope must be a finite number, got {slope!r}")
-        self.slope = float(slope)
+        self.slope: float = float(slope)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         self._Z = X

@@ -205,7 +205,7 @@ class Net(Layer):
                         len(self.layers))
         grad: np.ndarray | None = dout
         for i in range(len(self.layers) - 1, stop - 1, -1):
-            grad = self.layers[i].backward(grad, need_dx=need_dx or i > stop)
+            grad = self.layers[i].backward(grad, need_dx=need_dx or i > stop)  # type: ignore[arg-type]
         return grad if need_dx else None
 
     # ------------------------------------------------------------------ inference
@@ -446,8 +446,7 @@ class Net(Layer):
             shape = f"(n, {'?' if width is None else width})"
             rows.append((str(i), repr(layer).split("\n")[0], shape, f"{count:,}"))
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
-        fmt = "{:<%d}  {:<%d}  {:<%d}  {:>%d}" % tuple(widths)
-        lines = [fmt.format(*r) for r in rows]
+        lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}" for r in rows]
         nbytes = self.n_parameters * self.dtype.itemsize
         lines.append(f"Total parameters: {self.n_parameters:,} ({self.dtype}, "
                      f"{_human_bytes(nbytes)}); input features: "

@@ -89,16 +89,17 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"solver must be 'sgd' or 'adam' (fastgd has no L-BFGS), got {self.solver!r}")
         if self.learning_rate not in ("constant", "invscaling"):
             raise ValueError(f"learning_rate must be 'constant' or 'invscaling', got {self.learning_rate!r}")
-        checks = {"alpha": (self.alpha, 0, False), "learning_rate_init": (self.learning_rate_init, 0, True),
+        checks: dict[str, tuple[Any, float, bool]] = {
+            "alpha": (self.alpha, 0, False), "learning_rate_init": (self.learning_rate_init, 0, True),
                   "tol": (self.tol, 0, False), "momentum": (self.momentum, 0, False),
                   "epsilon": (self.epsilon, 0, True), "power_t": (self.power_t, 0, False)}
         for name, (value, low, strict) in checks.items():
-            if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value)
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value))
                     or value < low or (strict and value == low)):
                 raise ValueError(f"{name} must be a {'positive' if strict else 'non-negative'} number, got {value!r}")
         for name in ("beta_1", "beta_2", "validation_fraction"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         for name in ("max_iter", "n_iter_no_change"):
             value = getattr(self, name)
@@ -140,7 +141,8 @@ class _BaseMLP(BaseEstimator):
         trainer = Trainer(self.net_, loss=self._loss_name, optimizer=self.solver, **hyper)
         order_rng = np.random.default_rng(seed)
         self.loss_curve_: list[float] = []
-        self.validation_scores_: list[float] | None = [] if self.early_stopping else None
+        scores: list[float] = []
+        self.validation_scores_: list[float] | None = scores if self.early_stopping else None
         best, best_weights, stall = np.inf, None, 0
         self.t_ = 0
         for epoch in range(self.max_iter):
@@ -162,7 +164,7 @@ class _BaseMLP(BaseEstimator):
                 print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
             if self.early_stopping:
                 score = float(self._score_arrays(Xv, Yv))
-                self.validation_scores_.append(score)
+                scores.append(score)
                 improved = score > -best + self.tol  # best holds the negated best score
                 if improved:
                     best, best_weights = -score, [p.data.copy() for p in self.net_.parameters()]
@@ -188,13 +190,13 @@ class _BaseMLP(BaseEstimator):
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices ``(in, out)`` per layer, as scikit-learn's MLP."""
         check_is_fitted(self, "net_")
-        return [layer.W.data for layer in self.net_.layers if isinstance(layer, Linear)]
+        return [layer.W.data for layer in self.net_.layers if isinstance(layer, Linear) and layer.W]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors per layer, as scikit-learn's MLP."""
         check_is_fitted(self, "net_")
-        return [layer.b.data for layer in self.net_.layers if isinstance(layer, Linear)]
+        return [layer.b.data for layer in self.net_.layers if isinstance(layer, Linear) and layer.b]
 
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
