@@ -52,9 +52,9 @@ def flatten(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray]:
     for p in params:
         if not already:
             break
-        already = (base is not None and p.data.base is base and p.grad.base is params[0].grad.base
-                   and p.data.flags.c_contiguous and p.grad.flags.c_contiguous
-                   and p.data.ctypes.data == base.ctypes.data + offset * dtype.itemsize)
+        start = base.ctypes.data + offset * dtype.itemsize
+        already = (p.data.base is base and p.grad.base is params[0].grad.base
+                   and p.data.flags.c_contiguous and p.grad.flags.c_contiguous and p.data.ctypes.data == start)
         offset += p.data.size
     if already and offset == base.size:
         return base, params[0].grad.base  # type: ignore[return-value]
