@@ -1,0 +1,164 @@
+"""
+fastgd's C++/BLAS kernels (private: use fastgd.ops)
+"""
+from __future__ import annotations
+
+import typing
+
+import numpy
+
+__all__: list[str] = ['Engine', 'adam_step', 'bce_with_logits', 'blas_config', 'blas_corename', 'get_num_threads', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'relu', 'relu_backward', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_cross_entropy', 'tanh', 'tanh_backward']
+class Engine:
+    """
+    The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
+    
+    ops: list of ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope) | ("sigmoid",)
+    | ("tanh",) | ("identity",), offsets into the flat parameter buffer (b_off -1: no bias).
+    """
+    def __init__(self, dtype: str, ops: list, loss: str, in_features: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def bind(self, params: typing.Any, grads: typing.Any) -> None:
+        ...
+    def forward(self, X: typing.Any) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+        ...
+    def last_output(self) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+        """
+        A copy of the last forward's output (n, out_features).
+        """
+    def loss_and_grad(self, X: typing.Any, y: typing.Any) -> float:
+        ...
+    def set_adam(self, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, decoupled: bool, exp_avg: typing.Any, exp_avg_sq: typing.Any, max_exp_avg_sq: typing.Any, counter: typing.Any) -> None:
+        ...
+    def set_clip_norm(self, max_norm: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    def set_lr(self, lr: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        ...
+    def set_sgd(self, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, weight_decay: typing.SupportsFloat | typing.SupportsIndex, momentum_buffer: typing.Any, counter: typing.Any) -> None:
+        ...
+    def step(self, X: typing.Any, y: typing.Any) -> float:
+        """
+        Forward, loss, backward and update in one call; returns the loss.
+        """
+    @property
+    def grad_norm(self) -> float:
+        ...
+    @property
+    def in_features(self) -> int:
+        ...
+    @property
+    def out_features(self) -> int:
+        ...
+    @property
+    def workspace_allocations(self) -> int:
+        ...
+def adam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_sq: typing.Any, *, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, decoupled: bool = False, max_exp_avg_sq: typing.Any = None) -> None:
+    """
+    One ``torch.optim.Adam`` (``decoupled=True``: ``AdamW``) update in place, in one pass; ``step``
+    is the count after incrementing. ``max_exp_avg_sq`` given: amsgrad.
+    """
+def bce_with_logits(logits: typing.Any, targets: typing.Any, *, out: typing.Any = None) -> tuple:
+    """
+    Mean binary cross-entropy on logits, stable for any |logits|; targets of the logits' shape
+    (float of the same dtype, or integer/bool 0/1). Returns ``(loss: float, (sigmoid(z) - t) / N)``.
+    """
+def blas_config() -> str:
+    """
+    OpenBLAS build configuration string.
+    """
+def blas_corename() -> str:
+    """
+    The CPU kernel OpenBLAS selected.
+    """
+def get_num_threads() -> int:
+    """
+    The number of threads fastgd's OpenBLAS uses.
+    """
+def leaky_relu(Z: typing.Any, slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Leaky ReLU: ``Z where Z > 0 else slope * Z``.
+    """
+def leaky_relu_backward(Z: typing.Any, dA: typing.Any, slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Leaky ReLU backward from the input Z: ``dA where Z > 0 else slope * dA``.
+    """
+def linear_backward(X: typing.Any, W: typing.Any, dZ: typing.Any, *, need_dx: bool = True, out: typing.Any = None) -> tuple:
+    """
+    Dense layer backward for ``Z = X @ W + b``: ``dX = dZ @ W.T``, ``dW = X.T @ dZ``, ``db = dZ.sum(0)``.
+    
+    Args:
+        X: (n, in). W: (in, out). dZ: (n, out). All one float dtype.
+        need_dx: False skips dX (returned as None), e.g. for a first layer.
+        out: optional tuple (dX, dW, db) of arrays (entries may be None) to write into.
+    Returns:
+        (dX, dW, db) with shapes (n, in), (in, out), (out,). db is summed in double precision.
+    """
+def linear_forward(X: typing.Any, W: typing.Any, b: typing.Any = None, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Dense layer forward: ``Z = X @ W + b`` (one GEMM, the bias fused in as its C operand).
+    
+    Args:
+        X: (n, in) float32/float64. W: (in, out), same dtype. b: (out,) or None.
+        out: optional C-contiguous (n, out) array to write into.
+    Returns:
+        Z: (n, out), the dtype of X.
+    
+    Example:
+        >>> Z = fastgd.ops.linear_forward(X, W, b)
+    """
+def mse(pred: typing.Any, target: typing.Any, *, out: typing.Any = None) -> tuple:
+    """
+    Mean squared error over all elements and its gradient: ``(mean((p - t)**2), 2 (p - t) / N)``.
+    """
+def mse_gradient(weights: typing.Any, features: typing.Any, targets: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Average MSE gradient of the linear model ``features @ weights[1:] + weights[0]`` in one pass.
+    
+    weights: (d+1,) bias first; features: (n, d) or (n,) for one feature; targets: (n,).
+    Returns the gradient, shape of weights: ``(2/n) [sum(r), features.T @ r]`` with residuals r.
+    """
+def relu(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    ReLU ``max(Z, 0)`` elementwise (NaN stays NaN). Any shape; out may be Z (in place).
+    """
+def relu_backward(Z: typing.Any, dA: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    ReLU backward from the layer *input* Z: ``dZ = dA where Z > 0 else 0``.
+    """
+def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Set the number of threads fastgd's OpenBLAS uses.
+    """
+def sgd_step(param: typing.Any, grad: typing.Any, momentum_buffer: typing.Any = None, *, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0, dampening: typing.SupportsFloat | typing.SupportsIndex = 0.0, nesterov: bool = False, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, init_buffer: bool = False) -> None:
+    """
+    One ``torch.optim.SGD`` update in place on param (and momentum_buffer), in one pass:
+    ``g = grad + wd*p; buf = g if init_buffer else mu*buf + (1-dampening)*g;
+    g = g + mu*buf if nesterov else buf; p -= lr*g`` (momentum 0: ``p -= lr*g``).
+    """
+def sigmoid(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Logistic sigmoid, overflow-free for any finite Z (``e = exp(-|z|)``). Any shape.
+    """
+def sigmoid_backward(A: typing.Any, dA: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Sigmoid backward from the *output* A: ``dZ = dA * A * (1 - A)``.
+    """
+def softmax(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Row-wise softmax of logits Z (n, c) or (c,), shifted by the row max: stable for any logits.
+    """
+def softmax_cross_entropy(logits: typing.Any, labels: typing.Any, *, out: typing.Any = None) -> tuple:
+    """
+    Mean softmax cross-entropy on logits (n, c) and its gradient, in one pass per row.
+    
+    labels: integer class indices (n,) of any integer dtype in [0, c), or probabilities (n, c) of the
+    logits' dtype. Returns ``(loss: float, dlogits)`` with ``dlogits = (softmax * sum(t) - t) / n``.
+    """
+def tanh(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Hyperbolic tangent elementwise. Any shape.
+    """
+def tanh_backward(A: typing.Any, dA: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Tanh backward from the *output* A: ``dZ = dA * (1 - A**2)``.
+    """
+__version__: str = '0.1.0'
