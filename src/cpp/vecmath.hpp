@@ -16,7 +16,7 @@ struct ExpConst;
 
 template <>
 struct ExpConst<float> {
-  using I = int32_t;
+  using I = uint32_t;  // unsigned: the bit arithmetic wraps (defined) for NaN inputs
   static constexpr float lo = -103.9f, hi = 88.7228391f;
   static constexpr float magic = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer
   static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
@@ -25,7 +25,7 @@ struct ExpConst<float> {
 
 template <>
 struct ExpConst<double> {
-  using I = int64_t;
+  using I = uint64_t;
   static constexpr double lo = -745.2, hi = 709.782712893384;
   static constexpr double magic = 6755399441055744.0;  // 1.5·2^52
   static constexpr double ln2_hi = 0.693145751953125, ln2_lo = 1.42860682030941723212e-6;
