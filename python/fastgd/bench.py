@@ -251,6 +251,107 @@ def format_table(rows: list[dict[str, Any]], peak: float) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------ kernels
+
+KERNEL_SIZES = {"small": (10, 32), "medium": (256, 256), "large": (2048, 1024)}
+KERNEL_GEMM = {"small": (10, 64, 32), "medium": (128, 784, 256), "large": (512, 1024, 1024)}
+
+
+def kernel_cases(dtype: Any = np.float32) -> Any:
+    """Yield (kernel name, size label, positional args) for every ops kernel."""
+    rng = np.random.default_rng(0)
+    for label, (n, i, o) in KERNEL_GEMM.items():
+        X = rng.standard_normal((n, i)).astype(dtype)
+        W = rng.standard_normal((i, o)).astype(dtype)
+        b = rng.standard_normal(o).astype(dtype)
+        dZ = rng.standard_normal((n, o)).astype(dtype)
+        yield "linear_forward", label, (X, W, b)
+        yield "linear_backward", label, (X, W, dZ)
+    for label, (n, c) in KERNEL_SIZES.items():
+        Z = (rng.standard_normal((n, c)) * 3).astype(dtype)
+        dA = rng.standard_normal((n, c)).astype(dtype)
+        A = 1 / (1 + np.exp(-Z))
+        T = np.tanh(Z)
+        yield "relu", label, (Z,)
+        yield "relu_backward", label, (Z, dA)
+        yield "sigmoid", label, (Z,)
+        yield "sigmoid_backward", label, (A, dA)
+        yield "tanh", label, (Z,)
+        yield "tanh_backward", label, (T, dA)
+        yield "softmax", label, (Z,)
+        yield "softmax_cross_entropy", label, (Z, rng.integers(0, c, n))
+        yield "bce_with_logits", label, (Z, (rng.random((n, c)) > 0.5).astype(dtype))
+        yield "mse", label, (Z, dA)
+    for label, (n, d) in {"small": (100, 1), "medium": (65536, 16), "large": (1_000_000, 8)}.items():
+        X = rng.standard_normal((n, d)).astype(dtype)
+        yield "mse_gradient", label, (rng.standard_normal(d + 1).astype(dtype), X,
+                                      rng.standard_normal(n).astype(dtype))
+
+
+def run_kernels(dtypes: tuple[str, ...] = ("float32", "float64"), min_time: float = 0.15) -> None:
+    """Print every kernel's median time against its NumPy twin, measured in one run."""
+    from . import ops
+
+    print(f"{'kernel':<24}{'size':<8}{'dtype':<9}{'fastgd':>11}{'numpy':>11}{'ratio':>8}")
+    for dt in dtypes:
+        for name, label, args in kernel_cases(np.dtype(dt).type):
+            f = median_time(partial(getattr(ops, name), *args), min_time=min_time)
+            r = median_time(partial(getattr(ref, name), *args), min_time=min_time)
+            print(f"{name:<24}{label:<8}{dt:<9}{f * 1e6:>9.1f}us{r * 1e6:>9.1f}us{r / f:>7.1f}x")
+
+
+# ------------------------------------------------------------------------------ scaling
+
+
+def _time_all(w: Workload, min_time: float) -> dict[str, float | None]:
+    X, y = make_data(w)
+    out: dict[str, float | None] = {}
+    for impl, make in (("fastgd", fastgd_step), ("numpy", numpy_step), ("torch", torch_step)):
+        step = make(w, init_params(w))
+        out[impl] = None if step is None else median_time(partial(step, X, y), min_time=min_time)
+    return out
+
+
+def _slope(xs: list[int], ts: list[float | None]) -> float | None:
+    """Least-squares slope of time against xs (None when an implementation is missing)."""
+    if any(t is None for t in ts):
+        return None
+    return float(np.polyfit(np.asarray(xs, float), np.asarray(ts, float), 1)[0])
+
+
+def run_scaling(quick: bool = False) -> None:
+    """How step time grows with batch size (mnist_mlp's net) and with depth (narrow layers)."""
+    min_time = 0.1 if quick else 0.3
+
+    def us(t: float | None) -> str:
+        return "-" if t is None else f"{t * 1e6:.1f}us"
+
+    print("\nbatch size: 784-256-10 ReLU, float32, softmax-CE, SGD momentum 0.9 (time per step)")
+    print(f"{'batch':>7}{'fastgd':>12}{'numpy':>12}{'torch':>12}{'us/sample':>11}{'x numpy':>9}{'x torch':>9}")
+    for batch in (1, 8, 32, 128, 512, 2048):
+        w = Workload(f"b{batch}", (784, 256, 10), "relu", batch, "float32", "cross_entropy", "sgd",
+                     {"lr": 0.01, "momentum": 0.9})
+        t = _time_all(w, min_time)
+        f, n, tt = t["fastgd"], t["numpy"], t["torch"]
+        assert f is not None and n is not None
+        print(f"{batch:>7}{us(f):>12}{us(n):>12}{us(tt):>12}{f * 1e6 / batch:>11.2f}{n / f:>8.1f}x"
+              f"{(f'{tt / f:.1f}x' if tt else '-'):>9}")
+
+    print("\ndepth: L hidden Linear(16,16)+ReLU layers, batch 16, float32, MSE, SGD (time per step)")
+    print(f"{'layers':>7}{'fastgd':>12}{'numpy':>12}{'torch':>12}")
+    depths = [1, 2, 4, 8, 16, 32]
+    rows = []
+    for depth in depths:
+        w = Workload(f"d{depth}", (16,) * (depth + 1) + (1,), "relu", 16, "float32", "mse", "sgd",
+                     {"lr": 0.01})
+        t = _time_all(w, min_time)
+        rows.append(t)
+        print(f"{depth:>7}{us(t['fastgd']):>12}{us(t['numpy']):>12}{us(t['torch']):>12}")
+    slopes = {impl: _slope(depths, [r[impl] for r in rows]) for impl in ("fastgd", "numpy", "torch")}
+    print("cost per extra layer (least-squares slope): "
+          + ", ".join(f"{impl} {us(s)}" for impl, s in slopes.items()))
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Entry point of ``python -m fastgd bench``."""
     import fastgd as fg
@@ -270,6 +371,11 @@ def run_bench(args: argparse.Namespace) -> int:
           f"{platform.machine()} | {threads} threads | sgemm peak {peak / 1e9:.1f} GFLOP/s")
     rows = [run_workload(w, quick=args.quick) for w in WORKLOADS]
     print(format_table(rows, peak))
+    if getattr(args, "kernels", False):
+        print()
+        run_kernels(min_time=0.05 if args.quick else 0.15)
+    if getattr(args, "scaling", False):
+        run_scaling(quick=args.quick)
     if args.plot:
         _plot(rows, args.plot)
         print(f"wrote {args.plot}")

@@ -42,6 +42,16 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastgd", description="fastgd: gradient-descent training on the CPU (C++/BLAS kernels)."
@@ -51,15 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="versions, the BLAS in use and the thread count")
     p.set_defaults(func=_info)
     p = sub.add_parser("demo", help="train an MLP on handwritten digits and report accuracy and speed")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30)")
+    p.add_argument("--epochs", type=_positive_int, default=30, help="training epochs (default 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=_demo)
     p = sub.add_parser("bench", help="print the benchmark table (fastgd vs NumPy reference vs PyTorch)")
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     p.add_argument("--kernels", action="store_true", help="also time every kernel against its twin")
+    p.add_argument("--scaling", action="store_true",
+                   help="also report how step time grows with batch size and depth")
     p.add_argument("--plot", metavar="PNG", help="write a bar chart of the ratios to this PNG")
-    p.add_argument("--threads", type=int, default=None, help="threads for fastgd and torch")
+    p.add_argument("--threads", type=_positive_int, default=None, help="threads for fastgd and torch")
     p.set_defaults(func=_bench)
     return parser
 

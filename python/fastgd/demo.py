@@ -31,8 +31,7 @@ def run_demo(epochs: int = 30, seed: int = 0, progress: bool = True) -> int:
     from .bench import Workload, median_time, numpy_step
 
     if epochs < 1:
-        print("error: --epochs must be >= 1")
-        return 2
+        raise ValueError(f"run_demo: epochs must be >= 1, got {epochs}")
     X, y, source = load()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(X))
