@@ -25,6 +25,28 @@ def test_linear_matches_reference(rng, dtype, n, i, o):
         close(got, want, scale=max(n, i, o, 1))
 
 
+# The direct small-GEMM loop (smallgemm.hpp) takes products of <= 65536 multiply-adds whose output
+# width is a multiple of the vector width (8 floats / 4 doubles); these shapes hit it, its row and
+# column remainders, and both sides of the size threshold, in C and Fortran order.
+SMALL_GEMM = [(10, 64, 32), (1, 8, 8), (5, 3, 16), (7, 9, 24), (13, 17, 40), (64, 32, 32),
+              (65, 32, 32), (3, 1, 8)]
+
+
+@pytest.mark.parametrize("n,i,o", SMALL_GEMM)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_small_gemm_path_matches_reference(rng, dtype, n, i, o, order):
+    X = np.asarray(rng.standard_normal((n, i)).astype(dtype), order=order)
+    W = np.asarray(rng.standard_normal((i, o)).astype(dtype), order=order)
+    b = rng.standard_normal(o).astype(dtype)
+    dZ = np.asarray(rng.standard_normal((n, o)).astype(dtype), order=order)
+    close(ops.linear_forward(X, W, b), ref.linear_forward(X, W, b), scale=i)
+    for got, want in zip(ops.linear_backward(X, W, dZ), ref.linear_backward(X, W, dZ)):
+        close(got, want, scale=max(n, i, o))
+    # beta = 1 with the bias in C: the product is added to what is there, not written over it
+    Z = ops.linear_forward(X, W, np.full(o, 1e3, dtype))
+    close(Z - dtype(1e3), X.astype(np.float64) @ W, dtype, scale=1e3)
+
+
 def test_linear_backward_central_differences(rng):
     X, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
     dZ = rng.standard_normal((4, 2))

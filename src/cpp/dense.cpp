@@ -5,6 +5,7 @@
 
 #include "blas.hpp"
 #include "simd.hpp"
+#include "smallgemm.hpp"
 
 namespace fastgd {
 
@@ -41,6 +42,26 @@ FASTGD_CLONES void column_sums(const double* dZ, double* db, int64_t n, int64_t 
   column_sums_t(dZ, db, n, out);
 }
 
+// C = op(A)·B + beta·C, B not transposed: the direct loop for tiny products, BLAS otherwise.
+FASTGD_CLONES void small_gemm(bool ta, int M, int N, int K, const float* A, int lda, const float* B,
+                              float beta, float* C) {
+  if (ta) smallgemm::gemm_t<float, true>(M, N, K, 1.f, A, lda, B, N, beta, C, N);
+  else smallgemm::gemm_t<float, false>(M, N, K, 1.f, A, lda, B, N, beta, C, N);
+}
+FASTGD_CLONES void small_gemm(bool ta, int M, int N, int K, const double* A, int lda, const double* B,
+                              double beta, double* C) {
+  if (ta) smallgemm::gemm_t<double, true>(M, N, K, 1., A, lda, B, N, beta, C, N);
+  else smallgemm::gemm_t<double, false>(M, N, K, 1., A, lda, B, N, beta, C, N);
+}
+
+// C (M×N, C-contiguous) = op(A)·op(B) + beta·C.
+template <typename T>
+void gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb, T beta,
+          T* C) {
+  if (!tb && ldb == N && smallgemm::pays<T>(M, N, K)) small_gemm(ta, M, N, K, A, lda, B, beta, C);
+  else blas::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, N);
+}
+
 }  // namespace
 
 template <typename T>
@@ -52,10 +73,9 @@ void linear_forward(Mat<T> X, Mat<T> W, const T* b, T* Z, int64_t n, int64_t in,
     if (b) std::copy(b, b + out, z);
     else std::fill(z, z + out, T(0));
   }
-  // No hand-written loop for tiny shapes: OpenBLAS's small-matrix path wins even at 10×32×1.
   if (in == 0) return;
-  blas::gemm(X.trans, W.trans, int(n), int(out), int(in), T(1), X.data, ld(X.trans, n, in), W.data,
-             ld(W.trans, in, out), T(1), Z, int(out));
+  gemm(X.trans, W.trans, int(n), int(out), int(in), X.data, ld(X.trans, n, in), W.data,
+       ld(W.trans, in, out), T(1), Z);
 }
 
 template <typename T>
@@ -65,15 +85,15 @@ void linear_backward(Mat<T> X, Mat<T> W, const T* dZ, T* dX, T* dW, T* db, int64
   if (dX && n * in > 0) {
     if (out == 0) std::fill(dX, dX + n * in, T(0));
     else
-      blas::gemm(false, !W.trans, int(n), int(in), int(out), T(1), dZ, int(out), W.data,
-                 ld(W.trans, in, out), T(0), dX, int(in));
+      gemm(false, !W.trans, int(n), int(in), int(out), dZ, int(out), W.data, ld(W.trans, in, out),
+           T(0), dX);
   }
   // dW = Xᵀ·dZ  (in×n · n×out)
   if (dW && in * out > 0) {
     if (n == 0) std::fill(dW, dW + in * out, T(0));
     else
-      blas::gemm(!X.trans, false, int(in), int(out), int(n), T(1), X.data, ld(X.trans, n, in), dZ,
-                 int(out), T(0), dW, int(out));
+      gemm(!X.trans, false, int(in), int(out), int(n), X.data, ld(X.trans, n, in), dZ, int(out),
+           T(0), dW);
   }
   if (db && out > 0) column_sums(dZ, db, n, out);
 }

@@ -1,0 +1,109 @@
+// Direct GEMM for tiny products, C = alpha·op(A)·B + beta·C (row-major, B not transposed): at
+// 10×64×32 OpenBLAS spends most of its time packing, and a register-blocked loop (4 rows × up to
+// two 256-bit vectors of accumulators) is 1.5–2× faster. Used by dense.cpp only where it wins
+// (see small_gemm_pays); everything else goes to BLAS.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "simd.hpp"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // 256-bit vectors in always-inline helpers only
+
+namespace fastgd::smallgemm {
+
+// A 256-bit vector of T (GCC vector extension: AVX2 in the x86-64-v3 clone, SSE pairs otherwise).
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  typedef float type __attribute__((vector_size(32)));
+  static constexpr int width = 8;
+};
+template <>
+struct Vec<double> {
+  typedef double type __attribute__((vector_size(32)));
+  static constexpr int width = 4;
+};
+
+template <typename V, typename T>
+FASTGD_INLINE V load(const T* p) {  // unaligned
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
+template <typename V, typename T>
+FASTGD_INLINE void store(T* p, V v) {
+  std::memcpy(p, &v, sizeof(V));
+}
+
+// Where the direct loop beats OpenBLAS (measured on AVX2, one thread, f32 and f64): at most 64k
+// multiply-adds and N a whole number of vectors (with a scalar remainder column it loses).
+template <typename T>
+inline bool pays(int64_t M, int64_t N, int64_t K) {
+  return N % Vec<T>::width == 0 && M * N * K <= 65536;
+}
+
+// C[i..i+MR, j..j+NV·W] = alpha · Σ_k a(i+r, k) B[k, j..] + beta · C  (beta == 0: C is not read)
+template <typename T, bool TA, int MR, int NV>
+FASTGD_INLINE void block(int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C,
+                         int ldc, int i, int j) {
+  using V = typename Vec<T>::type;
+  constexpr int W = Vec<T>::width;
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+  for (int k = 0; k < K; ++k) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = load<V>(B + size_t(k) * ldb + j + v * W);
+    for (int r = 0; r < MR; ++r) {
+      const T a = TA ? A[size_t(k) * lda + i + r] : A[size_t(i + r) * lda + k];
+      for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      T* c = C + size_t(i + r) * ldc + j + v * W;
+      V out = alpha * acc[r][v];
+      if (beta != T(0)) out += beta * load<V>(c);
+      store(c, out);
+    }
+}
+
+template <typename T, bool TA, int MR>
+FASTGD_INLINE void rows(int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
+                        T* C, int ldc, int i) {
+  constexpr int W = Vec<T>::width;
+  int j = 0;
+  for (; j + 2 * W <= N; j += 2 * W) block<T, TA, MR, 2>(K, alpha, A, lda, B, ldb, beta, C, ldc, i, j);
+  for (; j + W <= N; j += W) block<T, TA, MR, 1>(K, alpha, A, lda, B, ldb, beta, C, ldc, i, j);
+  for (; j < N; ++j)
+    for (int r = 0; r < MR; ++r) {
+      T s = T(0);
+      for (int k = 0; k < K; ++k)
+        s += (TA ? A[size_t(k) * lda + i + r] : A[size_t(i + r) * lda + k]) * B[size_t(k) * ldb + j];
+      T* c = C + size_t(i + r) * ldc + j;
+      *c = beta != T(0) ? alpha * s + beta * *c : alpha * s;
+    }
+}
+
+// C (M×N, ldc) = alpha · op(A) · B + beta · C; op(A) = A (M×K, lda) or, with TA, Aᵀ (A: K×M).
+template <typename T, bool TA>
+FASTGD_INLINE void gemm_t(int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
+                          T beta, T* C, int ldc) {
+  int i = 0;
+  for (; i + 4 <= M; i += 4) rows<T, TA, 4>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i);
+  switch (M - i) {
+    case 3: rows<T, TA, 3>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
+    case 2: rows<T, TA, 2>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
+    case 1: rows<T, TA, 1>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
+    default: break;
+  }
+}
+
+}  // namespace fastgd::smallgemm
+
+#pragma GCC diagnostic pop
