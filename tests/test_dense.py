@@ -7,7 +7,7 @@ from fastgd import ops
 from fastgd import reference as ref
 
 SHAPES = [(1, 1, 1), (3, 5, 7), (17, 13, 11), (0, 4, 3), (5, 0, 3), (4, 3, 0), (128, 64, 32),
-          (1000, 31, 1)]
+          (1000, 31, 1), (130, 4, 513)]  # 513 columns: db sums in column chunks of 256
 
 
 @pytest.mark.parametrize("n,i,o", SHAPES)
