@@ -26,7 +26,9 @@ class Engine:
         A copy of the last forward's output (n, out_features).
         """
     def loss_and_grad(self, X: typing.Any, y: typing.Any) -> float:
-        ...
+        """
+        Forward, loss and backward (gradients overwritten), no update; returns the loss.
+        """
     def set_adam(self, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, decoupled: bool, exp_avg: typing.Any, exp_avg_sq: typing.Any, max_exp_avg_sq: typing.Any, counter: typing.Any) -> None:
         ...
     def set_clip_norm(self, max_norm: typing.SupportsFloat | typing.SupportsIndex) -> None:
@@ -38,6 +40,10 @@ class Engine:
     def step(self, X: typing.Any, y: typing.Any) -> float:
         """
         Forward, loss, backward and update in one call; returns the loss.
+        """
+    def update(self) -> None:
+        """
+        Clip (when set) and apply the optimizer update to the gradients in the buffer, as the end of step().
         """
     @property
     def grad_norm(self) -> float:

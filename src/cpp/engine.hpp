@@ -46,6 +46,10 @@ class Engine {
   void forward(const T* X, int64_t n, T* out);
   // Forward + loss + backward, no update (gradients overwritten). Returns the mean loss.
   double loss_and_grad(const T* X, int64_t n, const Targets<T>& y);
+  // The update alone, from whatever the gradient buffer holds: clip by the global norm (when
+  // set), then the optimizer step. step() = loss_and_grad() + update(); data-parallel training
+  // averages the gradients across processes in between.
+  void update();
 
   // The output of the last forward (last_rows() × out_features()), valid until the next call.
   const T* last_output() const { return outs_.back().data(); }
@@ -58,7 +62,6 @@ class Engine {
  private:
   const T* run_forward(const T* X, int64_t n);
   double run_backward(const T* X, int64_t n, const Targets<T>& y);
-  void update();
   void reserve(int64_t n);
 
   std::vector<OpSpec> ops_;

@@ -117,6 +117,14 @@ class PyEngine {
   double step(py::handle X, py::handle y) { return run("Engine.step", X, y, true); }
   double loss_and_grad(py::handle X, py::handle y) { return run("Engine.loss_and_grad", X, y, false); }
 
+  void update() {
+    require_bound("Engine.update");
+    visit([&](auto& e, auto) {
+      py::gil_scoped_release release;
+      e.update();
+    });
+  }
+
   py::array forward(py::handle X_) {
     const char* fn = "Engine.forward";
     require_bound(fn);
@@ -259,7 +267,10 @@ ops: list of ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slop
       .def("set_lr", &PyEngine::set_lr, "lr"_a)
       .def("set_clip_norm", &PyEngine::set_clip_norm, "max_norm"_a)
       .def("step", &PyEngine::step, "X"_a, "y"_a, "Forward, loss, backward and update in one call; returns the loss.")
-      .def("loss_and_grad", &PyEngine::loss_and_grad, "X"_a, "y"_a)
+      .def("loss_and_grad", &PyEngine::loss_and_grad, "X"_a, "y"_a,
+           "Forward, loss and backward (gradients overwritten), no update; returns the loss.")
+      .def("update", &PyEngine::update,
+           "Clip (when set) and apply the optimizer update to the gradients in the buffer, as the end of step().")
       .def("forward", &PyEngine::forward, "X"_a)
       .def("last_output", &PyEngine::last_output, "A copy of the last forward's output (n, out_features).")
       .def_property_readonly("workspace_allocations", &PyEngine::allocations)
