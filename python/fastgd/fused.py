@@ -37,36 +37,44 @@ class NotFusable(Exception):
     """Raised (internally) when a net/loss/optimizer combination has no fused path."""
 
 
-def flatten(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray]:
+def flatten(params: list[Parameter], extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Move ``params`` into one flat data buffer and one flat grad buffer; return both.
 
     Each ``Parameter.data``/``.grad`` becomes a view into the buffers (values kept). A no-op
-    when they already are consecutive views of one buffer.
+    when they already are consecutive views of such buffers.
+
+    With ``extra > 0`` the grad buffer gets ``extra`` more slots after the gradients (its
+    ``.base``; a longer one is kept), so data-parallel training reduces gradients and a few
+    scalars in one message; the returned grad is the view of the gradients alone.
     """
     if not params:
         raise NotFusable("no parameters")
     dtype = params[0].data.dtype
     base: Any = params[0].data.base
+    gbase: Any = params[0].grad.base
     offset = 0
-    already = isinstance(base, np.ndarray) and base.ndim == 1
+    already = isinstance(base, np.ndarray) and base.ndim == 1 and isinstance(gbase, np.ndarray)
     for p in params:
         if not already:
             break
         start = base.ctypes.data + offset * dtype.itemsize
-        already = (p.data.base is base and p.grad.base is params[0].grad.base
-                   and p.data.flags.c_contiguous and p.grad.flags.c_contiguous and p.data.ctypes.data == start)
+        gstart = gbase.ctypes.data + offset * dtype.itemsize
+        already = (p.data.base is base and p.grad.base is gbase
+                   and p.data.flags.c_contiguous and p.grad.flags.c_contiguous
+                   and p.data.ctypes.data == start and p.grad.ctypes.data == gstart)
         offset += p.data.size
-    if already and offset == base.size:
-        return base, params[0].grad.base  # type: ignore[return-value]
+    if already and offset == base.size and gbase.ndim == 1 and gbase.size >= offset + extra:
+        return base, gbase[:offset]
     total = sum(p.data.size for p in params)
-    data, grad = np.empty(total, dtype), np.zeros(total, dtype)
+    data, slots = np.empty(total, dtype), np.zeros(total + extra, dtype)
+    grad = slots[:total]
     offset = 0
     for p in params:
         k = p.data.size
         data[offset:offset + k] = p.data.ravel()
         grad[offset:offset + k] = p.grad.ravel()
         p.data = data[offset:offset + k].reshape(p.data.shape)
-        p.grad = grad[offset:offset + k].reshape(p.grad.shape)
+        p.grad = slots[offset:offset + k].reshape(p.grad.shape)
         offset += k
     return data, grad
 
@@ -99,10 +107,12 @@ def plan(net: Any, params: list[Parameter]) -> list[tuple[Any, ...]]:
 class FusedStep:
     """One C++ call per training step for ``(net, loss, optimizer)``; see the module docstring.
 
+    ``grad_slots``: extra slots after the gradients in their flat buffer (see ``flatten``).
     Raises ``NotFusable`` from the constructor when the combination has no fused path.
     """
 
-    def __init__(self, net: Any, loss: Loss, optimizer: Any, clip_norm: float | None) -> None:
+    def __init__(self, net: Any, loss: Loss, optimizer: Any, clip_norm: float | None,
+                 grad_slots: int = 0) -> None:
         opt_kind = type(optimizer)
         if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW):
             raise NotFusable(f"optimizer {opt_kind.__name__}")
@@ -118,7 +128,7 @@ class FusedStep:
         if net.in_features is None:
             raise NotFusable("the net's input width is not fixed")
         ops = plan(net, params)
-        self.data, self.grad = flatten(params)
+        self.data, self.grad = flatten(params, grad_slots)
         self.engine = _core.Engine(str(net.dtype), ops, _LOSSES[type(loss)], net.in_features)
         self.engine.bind(self.data, self.grad)
         self.optimizer, self.params, self.group = optimizer, params, group
@@ -176,12 +186,26 @@ class FusedStep:
 
     def step(self, X: np.ndarray, y: np.ndarray) -> float:
         """One fused training step; returns the batch loss (before the update)."""
+        self._sync_lr()
+        self.last_X = X
+        return self.engine.step(X, y)
+
+    def _sync_lr(self) -> None:
         lr = self.group["lr"]
         if lr != self.lr:
             self.engine.set_lr(lr)
             self.lr = lr
+
+    def loss_and_grad(self, X: np.ndarray, y: np.ndarray) -> float:
+        """Forward, loss and backward into the flat grad buffer, no update; returns the loss."""
         self.last_X = X
-        return self.engine.step(X, y)
+        return self.engine.loss_and_grad(X, y)
+
+    def update(self) -> None:
+        """Clip (when set) and apply the optimizer update to the gradients in the flat buffer:
+        the second half of ``step``, after e.g. averaging the gradients across processes."""
+        self._sync_lr()
+        self.engine.update()
 
     def last_output(self) -> np.ndarray:
         """The net's output for the last step's batch. The one-pass linear-regression step

@@ -61,6 +61,9 @@ class Trainer:
         ...     batch_loss = trainer.step(Xb, yb)
     """
 
+    # Extra slots after the gradients in the fused path's flat grad buffer (DistributedTrainer).
+    _grad_slots = 0
+
     def __init__(self, net: Net, loss: str | Loss = "mse", optimizer: Any = "sgd",
                  clip_norm: float | None = None, fused: bool = True,
                  **optimizer_hyper: Any) -> None:
@@ -100,7 +103,8 @@ class Trainer:
             from .fused import FusedStep, NotFusable
 
             try:
-                self._fused = FusedStep(self.net, self.loss, self.optimizer, self.clip_norm)
+                self._fused = FusedStep(self.net, self.loss, self.optimizer, self.clip_norm,
+                                        self._grad_slots)
             except NotFusable:
                 self._fused = False
             else:
@@ -165,46 +169,11 @@ class Trainer:
         the epoch (each batch before its update).
         """
         net, loss = self.net, self.loss
-        X = net.check_input(X)
+        X, y, epochs, batch_size, val, callbacks = self._check_fit_args(
+            X, y, epochs, batch_size, divergence_factor, validation_data, callbacks)
         n = len(X)
-        if n == 0:
-            raise ValueError("fit: X has no samples")
-        y = loss.check_targets(y, (n, net.output_features(X.shape[1])), net.dtype)
-        _check_finite(X, "X")
-        if y.dtype.kind == "f":
-            _check_finite(y, "y")
-        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
-            raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
-        if batch_size is None:
-            batch_size = n
-        elif (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
-              or batch_size < 1):
-            raise ValueError(f"fit: batch_size must be a positive int or None, got {batch_size!r}")
-        batch_size = int(batch_size)
-        if divergence_factor is not None and not (isinstance(divergence_factor, numbers.Real)
-                                                  and divergence_factor > 1):
-            raise ValueError(f"fit: divergence_factor must be a number > 1 or None, got "
-                             f"{divergence_factor!r}")
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
-            Xv = net.check_input(validation_data[0], "validation_data[0]")
-            yv = loss.check_targets(validation_data[1],
-                                    (len(Xv), net.output_features(Xv.shape[1])), net.dtype,
-                                    name="validation_data[1]")
-            val = (Xv, yv)
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks must be fastgd.callbacks.Callback instances, "
-                                f"got {cb!r}")
-
         history = History()
-        show_bar = _tqdm_available() and (progress or (progress is None and sys.stdout.isatty()))
-        lines = bool(verbose) or (progress is True and not show_bar)
-        bar = ProgressBar(bar=True, lines=lines) if show_bar else (
-            ProgressBar(bar=False, lines=True) if lines else None)
+        bar = self._progress_bar(progress, verbose)
         everyone: list[Callback] = [history, *callbacks] + ([bar] if bar else [])
         steps = -(-n // batch_size)
         self.fit_params = {"epochs": int(epochs), "batch_size": batch_size, "steps": steps,
@@ -262,6 +231,57 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return history
+
+    def _check_fit_args(self, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int | None,
+                        divergence_factor: float | None,
+                        validation_data: tuple[np.ndarray, np.ndarray] | None,
+                        callbacks: Sequence[Callback] | None
+                        ) -> tuple[np.ndarray, np.ndarray, int, int, tuple[np.ndarray, np.ndarray] | None,
+                                   list[Callback]]:
+        """Validate ``fit``'s arguments; return ``(X, y, epochs, batch_size, val, callbacks)``."""
+        net, loss = self.net, self.loss
+        X = net.check_input(X)
+        n = len(X)
+        if n == 0:
+            raise ValueError("fit: X has no samples")
+        y = loss.check_targets(y, (n, net.output_features(X.shape[1])), net.dtype)
+        _check_finite(X, "X")
+        if y.dtype.kind == "f":
+            _check_finite(y, "y")
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+            raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        if batch_size is None:
+            batch_size = n
+        elif (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
+              or batch_size < 1):
+            raise ValueError(f"fit: batch_size must be a positive int or None, got {batch_size!r}")
+        if divergence_factor is not None and not (isinstance(divergence_factor, numbers.Real)
+                                                  and divergence_factor > 1):
+            raise ValueError(f"fit: divergence_factor must be a number > 1 or None, got "
+                             f"{divergence_factor!r}")
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
+            Xv = net.check_input(validation_data[0], "validation_data[0]")
+            yv = loss.check_targets(validation_data[1],
+                                    (len(Xv), net.output_features(Xv.shape[1])), net.dtype,
+                                    name="validation_data[1]")
+            val = (Xv, yv)
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be fastgd.callbacks.Callback instances, "
+                                f"got {cb!r}")
+        return X, y, int(epochs), int(batch_size), val, callbacks
+
+    @staticmethod
+    def _progress_bar(progress: bool | None, verbose: bool) -> ProgressBar | None:
+        """The progress callback ``fit(progress=..., verbose=...)`` asks for, or None."""
+        show_bar = _tqdm_available() and (progress or (progress is None and sys.stdout.isatty()))
+        lines = bool(verbose) or (progress is True and not show_bar)
+        return ProgressBar(bar=True, lines=lines) if show_bar else (
+            ProgressBar(bar=False, lines=True) if lines else None)
 
     def _divergence_message(self, value: float, first_loss: float | None, epoch: int,
                             epochs: int, batch: int, steps: int, X: np.ndarray, y: np.ndarray,
