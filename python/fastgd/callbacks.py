@@ -6,6 +6,10 @@
 "val_loss": 0.4}``), and ``on_train_end(logs)``. A callback stops training by setting
 ``self.trainer.stop_training = True``; ``self.net`` is the net being trained.
 
+In data-parallel training (``fastgd.distributed``) every process runs the callbacks with the same
+(reduced) metrics, except those with ``rank_zero_only = True`` (progress output, checkpoints),
+which only rank 0 runs.
+
 Example:
     >>> hist = net.fit(X, y, validation_data=(Xv, yv),
     ...                callbacks=[EarlyStopping(patience=3),
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
     from .net import Net
     from .trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "ProgressBar"]
+__all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "ModelCheckpoint", "ProgressBar"]
 
 Logs = dict[str, float]
 
@@ -40,6 +44,10 @@ class Callback:
             after the current epoch.
         net: the ``Net`` being trained.
 
+    Class attribute ``rank_zero_only``: in data-parallel training (``fastgd.distributed``), run
+    this callback on rank 0 only (set it for callbacks that print or write files; False, the
+    default, runs it on every rank, as callbacks that stop training or restore weights must).
+
     Example:
         >>> class StopAtLoss(Callback):
         ...     def on_epoch_end(self, epoch, logs):
@@ -49,6 +57,7 @@ class Callback:
 
     trainer: Trainer
     net: Net
+    rank_zero_only: bool = False
 
     def set_trainer(self, trainer: Trainer) -> None:
         """Attach to the trainer (and its net) that is about to run ``fit``."""
@@ -221,6 +230,69 @@ class EarlyStopping(Callback):
                 f"mode={self.mode!r})")
 
 
+class ModelCheckpoint(Callback):
+    """Save the net (and its optimizer's state) with ``Net.save`` after every epoch, or only
+    when a monitored metric improves.
+
+    ``path`` may hold ``{epoch}`` (1-based) and metric names as format fields, e.g.
+    ``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``; without them each save replaces the last. Files
+    are written atomically, so a crash never leaves a half-written checkpoint. In data-parallel
+    training only rank 0 writes (``rank_zero_only``); the replicas are identical.
+
+    Args:
+        path: file name, optionally with format fields.
+        monitor: None (save every epoch) or a metric name: save only when it improves on the best
+            so far (``"min"``, or ``"max"`` for names ending in ``accuracy`` when ``mode="auto"``).
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        save_optimizer: also save the optimizer's state, so ``Net.load(path,
+            with_optimizer=True)`` resumes training exactly.
+
+    Attributes:
+        saved: the paths written, in order. best: the best monitored value so far.
+
+    Example:
+        >>> net.fit(X, y, validation_data=(Xv, yv),
+        ...         callbacks=[ModelCheckpoint("best.npz", monitor="val_loss")])
+        >>> net, opt = fg.Net.load("best.npz", with_optimizer=True)
+    """
+
+    rank_zero_only = True
+
+    def __init__(self, path: str, monitor: str | None = None, mode: str = "auto",
+                 save_optimizer: bool = True) -> None:
+        if not isinstance(path, str) or not path:
+            raise TypeError(f"ModelCheckpoint: path must be a non-empty str, got {path!r}")
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(f"ModelCheckpoint: monitor must be a metric name or None, got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ModelCheckpoint: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if monitor is not None and monitor.endswith("accuracy") else "min"
+        self.path, self.monitor, self.mode = path, monitor, mode
+        self.save_optimizer = bool(save_optimizer)
+        self.saved: list[str] = []
+        self.best = math.inf if mode == "min" else -math.inf
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.monitor is not None:
+            if self.monitor not in logs:
+                raise ValueError(f"ModelCheckpoint monitors {self.monitor!r}, which is not among "
+                                 f"the epoch metrics {sorted(logs)}")
+            value = logs[self.monitor]
+            if not (value < self.best if self.mode == "min" else value > self.best):
+                return
+            self.best = value
+        path = self.path.format(epoch=epoch + 1, **logs)
+        self.net.save(path, optimizer=self.trainer.optimizer if self.save_optimizer else None)
+        self.saved.append(path)
+
+    def __repr__(self) -> str:
+        return f"ModelCheckpoint({self.path!r}, monitor={self.monitor!r}, mode={self.mode!r})"
+
+
 def format_logs(logs: Logs) -> str:
     """``"loss 0.1234  accuracy 0.9500"``: metrics for one line of output."""
     return "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
@@ -239,6 +311,8 @@ class ProgressBar(Callback):
     Example:
         >>> net.fit(X, y, callbacks=[ProgressBar(bar=False, lines=True)])
     """
+
+    rank_zero_only = True
 
     def __init__(self, bar: bool = True, lines: bool = False, file: TextIO | None = None) -> None:
         self.bar, self.lines, self.file = bar, lines, file
