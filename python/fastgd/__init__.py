@@ -11,8 +11,8 @@ except ImportError as exc:  # pragma: no cover - only hit on a broken install
         f"source tree. Original error: {exc}"
     ) from exc
 
-from . import callbacks, datasets, losses, ops, optim, reference
-from .callbacks import Callback, EarlyStopping, History, LambdaCallback
+from . import callbacks, datasets, distributed, losses, ops, optim, reference
+from .callbacks import Callback, EarlyStopping, History, LambdaCallback, ModelCheckpoint
 from .errors import DivergenceError
 from .gradcheck import gradcheck
 from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
@@ -34,6 +34,7 @@ __all__ = [
     "Layer",
     "LeakyReLU",
     "Linear",
+    "ModelCheckpoint",
     "Net",
     "ReLU",
     "Sigmoid",
@@ -41,6 +42,7 @@ __all__ = [
     "Trainer",
     "callbacks",
     "datasets",
+    "distributed",
     "gradcheck",
     "losses",
     "MinimizeResult",

@@ -293,7 +293,8 @@ class Net(Layer):
             validation_data: tuple[np.ndarray, np.ndarray] | None = None,
             progress: bool | None = None, callbacks: Sequence[Callback] | None = None,
             verbose: bool = False, clip_norm: float | None = None,
-            divergence_factor: float | None = 1e6, **optimizer_hyper: Any) -> History:
+            divergence_factor: float | None = 1e6, distributed: bool = False,
+            **optimizer_hyper: Any) -> History:
         """Train with mini-batch gradient descent; returns a ``History``.
 
         Args:
@@ -315,6 +316,11 @@ class Net(Layer):
             clip_norm: clip the global gradient norm to this value before each update.
             divergence_factor: raise ``DivergenceError`` when a batch loss is NaN/inf or exceeds
                 ``divergence_factor × max(first batch loss, 1)``; None disables the check.
+            distributed: train data-parallel on every MPI rank (``fastgd.distributed``, needs
+                ``pip install 'fastgd[mpi]'``): launch the script with ``mpiexec -n R``; every rank
+                calls ``fit`` with the same data and arguments, computes its share of each global
+                batch and returns the same ``History``; the weights equal single-process training
+                on the same batches. Without ``mpiexec`` it trains as one rank.
             **optimizer_hyper: hyper-parameters for a named optimizer, e.g. ``lr=0.01``.
 
         Returns:
@@ -329,8 +335,15 @@ class Net(Layer):
         """
         from .trainer import Trainer
 
-        trainer = Trainer(self, loss=loss, optimizer=optimizer, clip_norm=clip_norm,
-                          **optimizer_hyper)
+        trainer: Trainer
+        if distributed:
+            from .distributed import DistributedTrainer
+
+            trainer = DistributedTrainer(self, loss=loss, optimizer=optimizer, clip_norm=clip_norm,
+                                         **optimizer_hyper)
+        else:
+            trainer = Trainer(self, loss=loss, optimizer=optimizer, clip_norm=clip_norm,
+                              **optimizer_hyper)
         return trainer.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
                            validation_data=validation_data, progress=progress,
                            callbacks=callbacks, verbose=verbose,
