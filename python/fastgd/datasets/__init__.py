@@ -1,4 +1,5 @@
-"""Data sets: the bundled 8×8 handwritten digits (a copy of scikit-learn's, from UCI optdigits)."""
+"""Data sets: the bundled 8×8 handwritten digits (a copy of scikit-learn's, from UCI optdigits),
+and a reader (and writer) for IDX files, the format of MNIST and its drop-ins."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_digits"]
+from .idx import load_idx, load_mnist, save_idx
+
+__all__ = ["load_digits", "load_idx", "load_mnist", "save_idx"]
 
 
 def load_digits(*, dtype: str | np.dtype = "float32", scale: bool = True,
