@@ -18,6 +18,7 @@ def python_blocks() -> list[str]:
 @pytest.mark.skipif(not README.exists(), reason="README.md is not next to tests/ (installed-wheel run)")
 def test_readme_examples_run(tmp_path, monkeypatch):
     pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
     monkeypatch.chdir(tmp_path)  # the examples write files (net.save)
     blocks = python_blocks()
     assert len(blocks) >= 5
@@ -29,4 +30,5 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     assert ns["history"].history["val_accuracy"][-1] > 0.9
     np.testing.assert_allclose(ns["result"].x, [1.0, 1.0], atol=0.05)
     np.testing.assert_allclose(ns["w"], [3.0, 0.5, -1.0, 2.0], atol=1e-3)
-    assert (tmp_path / "digits.npz").exists()
+    for name in ("digits.npz", "curves.png", "descent.png"):
+        assert (tmp_path / name).exists()
