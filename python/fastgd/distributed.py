@@ -21,6 +21,8 @@ The step, on each of the ``R`` ranks, for a global batch of ``N`` rows of which 
     clip g by its global norm (if asked), optimizer update           (identical on every rank)
 
 so the weights equal single-process training on the same global batches, to float rounding.
+(With ``sharded`` data ``N`` is not known locally: ranks send ``g_r · n_r`` and divide the sum by
+the reduced ``Σ n_r``.)
 The loss, the row counts and an error flag travel in slots after the gradients (the loss as two
 words, so float32 nets keep its double precision): one message per step.
 
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import time
 import traceback
@@ -71,6 +74,9 @@ __all__ = ["DistributedTrainer", "RankError", "shard_bounds"]
 # claimed global batch size, the number of ranks passing sharded data, the number of failures.
 _LOSS_HI, _LOSS_LO, _ROWS, _CLAIMED, _SHARDED, _FAILED = range(6)
 _SLOTS = 6
+
+
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 def _mpi() -> Any:
@@ -229,9 +235,13 @@ class DistributedTrainer(Trainer):
         if self.timeout is None:
             request.Wait()
             return
-        deadline = time.perf_counter() + self.timeout
+        start = time.perf_counter()
+        deadline = start + self.timeout
         while not request.Test():
-            if time.perf_counter() > deadline:
+            now = time.perf_counter()
+            if now - start > 1e-3:  # a long wait: leave the core to ranks that share it
+                _yield()
+            if now > deadline:
                 self._abort(f"waited {self.timeout:g} s for the other ranks at {what}"
                             f"{self._where and ' (at ' + self._where + ')'}: a rank is stuck, "
                             f"deadlocked or far slower (raise timeout= if that is expected)")
