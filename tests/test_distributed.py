@@ -146,7 +146,7 @@ def test_replicas_equal_single_process_training(ranks, tmp_path):
 @pytest.mark.parametrize("scenario,failing,message", [
     ("step", 1, "Injected: injected failure in the 5th step"),
     ("step_unfused", 1, "Injected: injected failure in the 5th step"),
-    ("callback", 0, "in ModelCheckpoint.on_epoch_end: FileNotFoundError"),
+    ("callback", 0, "in ModelCheckpoint.on_epoch_end at the end of epoch 1/3: FileNotFoundError"),
 ])
 def test_a_failing_rank_stops_every_rank_with_a_rank_error(scenario, failing, message, tmp_path):
     result, seconds = mpirun(2, scenario, str(tmp_path))

@@ -222,8 +222,13 @@ class DistributedTrainer(Trainer):
         try:
             yield
         except Exception as exc:
-            if self._error is None:
-                self._error = (what, exc, traceback.format_exc())
+            self._keep(what, exc)
+
+    def _keep(self, what: str, exc: Exception) -> None:
+        """Keep this rank's first exception (``what`` it was doing, where) for the next collective."""
+        if self._error is None:
+            where = f" at {self._where}" if self._where else ""
+            self._error = (what + where, exc, traceback.format_exc())
 
     def _everyone(self, exc: BaseException) -> BaseException:
         """Mark ``exc`` as raised on every rank (not a reason to abort the job)."""
@@ -305,10 +310,12 @@ class DistributedTrainer(Trainer):
         if sharded:
             return self._step(X, y, None)
         Xl, yl, n = X, y, 0
-        with self._guard(f"while slicing its rows of the batch{self._where and ' at ' + self._where}"):
+        try:
             n = len(X)
             lo, hi = shard_bounds(n, self.rank, self.size)
             Xl, yl = X[lo:hi], y[lo:hi]
+        except Exception as exc:
+            self._keep("while slicing its rows of the batch", exc)
         return self._step(Xl, yl, n)
 
     def _flat_slots(self) -> np.ndarray:
@@ -346,7 +353,7 @@ class DistributedTrainer(Trainer):
         P = len(self._grad)
         n, value, fused = 0, 0.0, False
         if self._error is None:
-            with self._guard(f"while computing its rows of the batch{self._where and ' at ' + self._where}"):
+            try:
                 # Every rank takes the same path (fused or not), so the updates stay bit-identical.
                 fused = bool(self.fused and self._fused_step())
                 n = len(X)
@@ -355,6 +362,8 @@ class DistributedTrainer(Trainer):
                 else:  # no rows: contribute nothing (a tiny last batch on many ranks)
                     self._grad[...] = 0
                     self._last_output = np.empty((0, self.net.output_features(X.shape[1])), self.net.dtype)
+            except Exception as exc:
+                self._keep("while computing its rows of the batch", exc)
         failed = self._error is not None
         if failed:
             n, value = 0, 0.0
@@ -363,12 +372,14 @@ class DistributedTrainer(Trainer):
             self._grad *= self._grad.dtype.type(weight)
         loss = value * weight
         hi = float(slots.dtype.type(loss))
-        slots[P:] = (hi, loss - hi, n, 0 if N is None else N, N is None, failed)
+        tail = slots[P:]
+        tail[_LOSS_HI], tail[_LOSS_LO], tail[_ROWS] = hi, loss - hi, n
+        tail[_CLAIMED], tail[_SHARDED], tail[_FAILED] = 0 if N is None else N, N is None, failed
         t1 = time.perf_counter()
         if self.size > 1:
             self._allreduce(slots, "the gradient Allreduce")
         t2 = time.perf_counter()
-        s = slots[P:].astype(np.float64)
+        s = tail.tolist()
         if s[_FAILED]:
             self._error_check(self.comm.allgather(self._error_text()))
         rows, sharded = s[_ROWS], s[_SHARDED]
@@ -529,9 +540,11 @@ class DistributedTrainer(Trainer):
                         first_loss = value
                     total += value * self._rows
                     if loss.is_classification and len(Xb):
-                        with self._guard(f"while counting correct predictions at {self._where}"):
+                        try:
                             c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
                             correct, count = correct + c, count + k
+                        except Exception as exc:
+                            self._keep("while counting correct predictions", exc)
                 self._where = f"the end of epoch {epoch + 1}/{epochs}"
                 vsum = vn = vcorrect = vcount = 0.0
                 if val is not None:
