@@ -13,7 +13,6 @@ import inspect
 import json
 import os
 import tempfile
-import zipfile
 from typing import Any
 
 import numpy as np
@@ -105,7 +104,8 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our handle: always closed
             files = dict(z.items())
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib_error()) as exc:
+    except Exception as exc:  # zipfile/np.load raise many types for damaged bytes (NotImplementedError,
+        # RuntimeError "encrypted", tokenize.TokenError, zlib.error, ...): all mean "unreadable"
         raise _fail(path, f"unreadable: {type(exc).__name__}: {exc}") from None
     if "__meta__" not in files:
         raise _fail(path, "no __meta__ entry")
@@ -122,8 +122,9 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(path, f"bad architecture: {exc}") from None
     params = net.parameters()
-    if len(params) != len(meta.get("params", [])):
-        raise _fail(path, f"{len(meta.get('params', []))} parameters recorded, the architecture has {len(params)}")
+    recorded = meta.get("params", [])
+    if not isinstance(recorded, list) or len(params) != len(recorded):
+        raise _fail(path, f"{recorded!r:.60} parameters recorded, the architecture has {len(params)}")
     weights = []
     for i, p in enumerate(params):
         w = files.get(f"param_{i}")
@@ -139,35 +140,37 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
     if meta.get("loss"):
         from .losses import get_loss
 
-        net.loss = get_loss(meta["loss"])
+        try:
+            net.loss = get_loss(meta["loss"])
+        except (TypeError, ValueError) as exc:
+            raise _fail(path, f"bad loss: {exc}") from None
     if not with_optimizer:
         return net
     info = meta.get("optimizer")
     if info is None:
         raise ValueError(f"{path}: the checkpoint holds no optimizer state (saved without optimizer=)")
-    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in info["param_groups"]]
+    # Edited or damaged metadata can have any shape: every lookup below may fail.
     try:
+        groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in info["param_groups"]]
         cls = optim.get_optimizer(info["class"].lower(), params).__class__
         accepted = inspect.signature(cls.__init__).parameters
         hyper = {k: v for k, v in groups[0].items() if k in accepted and k != "params"}
         opt = cls(params, **hyper)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise _fail(path, f"bad optimizer settings: {exc}") from None
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise _fail(path, f"bad optimizer settings: {type(exc).__name__}: {exc}") from None
     state: dict[int, dict[str, Any]] = {}
-    for i, entry in info["state"].items():
-        state[int(i)] = {}
-        for key, spec in entry.items():
-            if "array" in spec:
-                if spec["array"] not in files:
-                    raise _fail(path, f"optimizer state {spec['array']} is missing")
-                state[int(i)][key] = files[spec["array"]]
-            else:
-                state[int(i)][key] = spec["value"]
-    opt.load_state_dict({"state": state, "param_groups": groups})
+    try:
+        for i, entry in info["state"].items():
+            state[int(i)] = {}
+            for key, spec in entry.items():
+                if "array" in spec:
+                    if spec["array"] not in files:
+                        raise _fail(path, f"optimizer state {spec['array']} is missing")
+                    state[int(i)][key] = files[spec["array"]]
+                else:
+                    state[int(i)][key] = spec["value"]
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise _fail(path, f"bad optimizer state: {type(exc).__name__}: {exc}") from None
     return net, opt
 
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
