@@ -345,7 +345,6 @@ def _save_forever(directory, counter):
         counter.value = i
 
 
-@pytest.mark.slow
 def test_sigkill_during_saves_leaves_a_loadable_checkpoint(tmp_path):
     """A process killed (SIGKILL: no cleanup at all) while it saves in a loop leaves a file that
     loads, with its optimizer, and equals one of the states it was saving."""
