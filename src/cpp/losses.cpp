@@ -93,8 +93,9 @@ FASTGD_INLINE double mse_t(const T* p, const T* t, T* d, int64_t N) {
   const T scale = T(2.0 / double(N));
   const double total = vm::lane_sum(N, [&](int64_t i) {
     const T r = p[i] - t[i];
-    d[i] = r * scale;
-    return r * r;
+    const double rd = double(p[i]) - double(t[i]);  // squared in double: no float32 overflow/underflow
+    d[i] = r * scale;  // (after the reads: d may alias p or t)
+    return rd * rd;
   });
   return total / double(N);
 }

@@ -30,6 +30,7 @@ namespace {
   FASTGD_CLONES void adam_(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n,            \
                            const AdamHyper& h) {                                           \
     const T b1 = T(h.beta1), b2 = T(h.beta2), eps = T(h.eps);                              \
+    const T one_b1 = T(1 - h.beta1), one_b2 = T(1 - h.beta2); /* in double, as torch */     \
     const T step_size = T(h.lr / (1 - std::pow(h.beta1, double(h.step))));                 \
     const T inv_bc2_sqrt = T(1 / std::sqrt(1 - std::pow(h.beta2, double(h.step))));        \
     const T decay = h.decoupled ? T(1 - h.lr * h.weight_decay) : T(1);                     \
@@ -37,12 +38,12 @@ namespace {
     for (int64_t i = 0; i < n; ++i) {                                                      \
       const T pi = decay != T(1) ? p[i] * decay : p[i];                                    \
       const T g = wd != T(0) ? grad[i] + wd * pi : grad[i];                                \
-      const T mi = b1 * m[i] + (T(1) - b1) * g;                                            \
-      T vi = b2 * v[i] + (T(1) - b2) * g * g;                                              \
+      const T mi = b1 * m[i] + one_b1 * g;                                                  \
+      T vi = b2 * v[i] + one_b2 * g * g;                                                    \
       m[i] = mi;                                                                           \
       v[i] = vi;                                                                           \
       if (vmax) {                                                                          \
-        vi = vmax[i] > vi ? vmax[i] : vi;                                                  \
+        vi = (vmax[i] > vi || vmax[i] != vmax[i]) ? vmax[i] : vi; /* NaN wins, as torch */ \
         vmax[i] = vi;                                                                      \
       }                                                                                    \
       p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps);                   \

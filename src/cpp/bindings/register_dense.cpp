@@ -87,6 +87,11 @@ py::tuple linear_backward_py(py::handle X_, py::handle W_, py::handle dZ_, bool 
   if (need_dx) dX = dXa = output(o_dx, fn, "out[0] (dX)", dt, {n, in}, ins, false);
   py::array dW = output(o_dw, fn, "out[1] (dW)", dt, {in, nout}, ins, false);
   py::array db = output(o_db, fn, "out[2] (db)", dt, {nout}, ins, false);
+  if (need_dx) {
+    no_overlap(fn, "out[0] (dX)", dXa, "out[1] (dW)", dW);
+    no_overlap(fn, "out[0] (dX)", dXa, "out[2] (db)", db);
+  }
+  no_overlap(fn, "out[1] (dW)", dW, "out[2] (db)", db);
   Matrix mx = matrix(X), mw = matrix(W);
   dispatch(dt, [&](auto tag) {
     using T = decltype(tag);

@@ -1,6 +1,8 @@
 #include "pybind.hpp"
 // (pybind.hpp first: it sets the py alias used below)
 #include <algorithm>
+#include <limits>
+#include <algorithm>
 #include <memory>
 #include <variant>
 
@@ -192,6 +194,33 @@ class PyEngine {
     return c_contiguous(X);
   }
 
+  // The value checks of losses.py's check_targets: class probabilities finite and >= 0, BCE
+  // targets in [0, 1] (NaN fails both). One pass over the targets, before any compute.
+  void check_target_values(const char* fn, const py::array& y) const {
+    if (loss_ == LossKind::MSE || y.size() == 0) return;
+    const bool bce = loss_ == LossKind::BCEWithLogits;
+    bool ok = true;
+    double lo = 0, hi = 0;
+    dispatch(dtype_of(y), [&](auto tag) {
+      using T = decltype(tag);
+      const T* v = cptr<T>(y);
+      const int64_t m = y.size();
+      lo = hi = double(v[0]);
+      for (int64_t i = 0; i < m; ++i) {
+        const double x = double(v[i]);
+        ok &= bce ? (x >= 0 && x <= 1) : (x >= 0 && x <= std::numeric_limits<double>::max());
+        lo = std::min(lo, x), hi = std::max(hi, x);
+      }
+    });
+    if (ok) return;
+    const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    if (bce)
+      throw py::value_error(std::string(fn) + ": y must hold probabilities in [0, 1] for bce_with_logits, got "
+                            "values in " + range + " (or NaN)");
+    throw py::value_error(std::string(fn) + ": y (class probabilities) must be finite and >= 0, got values in " +
+                          range + " (or NaN/inf)");
+  }
+
   double run(const char* fn, py::handle X_, py::handle y_, bool update) {
     require_bound(fn);
     py::array X = input(X_, fn);
@@ -207,7 +236,9 @@ class PyEngine {
       if (y.shape(0) != n)
         throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ",) to match X " +
                               shape_str(X) + ", got " + shape_str(y));
-      labels = class_labels(y, fn, c);
+      // bool labels are class indices 0/1, as in the layer-by-layer path (losses.py)
+      labels = class_labels(y.dtype().kind() == 'b' ? py::array(py::array_t<int64_t, py::array::forcecast>::ensure(y)) : y,
+                            fn, c);
     } else {
       const char kind = y.dtype().kind();
       if (loss_ == LossKind::BCEWithLogits && (kind == 'i' || kind == 'u' || kind == 'b'))
@@ -227,6 +258,7 @@ class PyEngine {
         throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ", " +
                               std::to_string(c) + ")" + (c == 1 ? " or (" + std::to_string(n) + ",)" : "") +
                               " to match the net's output, got " + shape_str(keep));
+      check_target_values(fn, keep);
     }
     return visit([&](auto& e, auto tag) {
       using T = decltype(tag);

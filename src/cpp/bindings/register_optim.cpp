@@ -1,6 +1,8 @@
 #include "pybind.hpp"
 // (pybind.hpp first: it sets the py alias used below)
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "optim.hpp"
 
@@ -12,6 +14,10 @@ namespace {
 
 // A buffer updated in place: same dtype and shape as param, writable, C-contiguous.
 py::array state_buffer(py::handle obj, const char* fn, const char* arg, py::handle param_) {
+  if (!py::isinstance<py::array>(obj) && !obj.is_none() &&
+      py::isinstance(obj, py::module_::import("numpy").attr("generic")))
+    throw py::type_error(std::string(fn) + ": " + arg + " must be a numpy.ndarray (it is updated in place), got " +
+                         describe(obj) + ": a NumPy scalar cannot be written to");
   py::array a = float_array(obj, fn, arg);
   if (!param_.is_none()) {
     auto param = py::reinterpret_borrow<py::array>(param_);
@@ -42,7 +48,10 @@ void sgd_step_py(py::handle param_, py::handle grad_, py::handle buf_, double lr
     if (buf_.is_none())
       throw py::value_error(std::string(fn) + ": momentum_buffer is required when momentum != 0");
     b = state_buffer(buf_, fn, "momentum_buffer", p);
+    no_overlap(fn, "momentum_buffer", *b, "param", p);
+    no_overlap(fn, "momentum_buffer", *b, "grad", g);
   }
+  no_overlap(fn, "param", p, "grad", g);
   const SgdHyper h{lr, momentum, dampening, weight_decay, nesterov, init_buffer};
   dispatch(dtype_of(p), [&](auto tag) {
     using T = decltype(tag);
@@ -65,6 +74,13 @@ void adam_step_py(py::handle param_, py::handle grad_, py::handle m_, py::handle
   py::array m = state_buffer(m_, fn, "exp_avg", p), v = state_buffer(v_, fn, "exp_avg_sq", p);
   std::optional<py::array> vmax;
   if (!vmax_.is_none()) vmax = state_buffer(vmax_, fn, "max_exp_avg_sq", p);
+  // Every buffer is written in one pass while grad is read: no two may share memory.
+  std::vector<std::pair<const char*, const py::array*>> bufs = {{"param", &p}, {"exp_avg", &m}, {"exp_avg_sq", &v}};
+  if (vmax) bufs.emplace_back("max_exp_avg_sq", &*vmax);
+  for (size_t i = 0; i < bufs.size(); ++i) {
+    no_overlap(fn, bufs[i].first, *bufs[i].second, "grad", g);
+    for (size_t j = i + 1; j < bufs.size(); ++j) no_overlap(fn, bufs[j].first, *bufs[j].second, bufs[i].first, *bufs[i].second);
+  }
   const AdamHyper h{lr, beta1, beta2, eps, weight_decay, step, decoupled};
   dispatch(dtype_of(p), [&](auto tag) {
     using T = decltype(tag);
