@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     from . import _core
 except ImportError as exc:  # pragma: no cover - only hit on a broken install
@@ -55,3 +57,12 @@ __all__ = [
     "reference",
     "set_num_threads",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # fastgd.plot on first use: importing fastgd does not import matplotlib.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'fastgd' has no attribute {name!r}")
