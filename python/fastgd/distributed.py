@@ -65,7 +65,7 @@ from .callbacks import Callback, History
 from .errors import DivergenceError
 from .fused import NotFusable, flatten
 from .losses import Loss
-from .net import Net
+from .net import Net, metric_sums
 from .trainer import _EVAL_BATCH, Trainer
 
 __all__ = ["DistributedTrainer", "RankError", "shard_bounds"]
@@ -588,16 +588,7 @@ class DistributedTrainer(Trainer):
 
 def _local_metrics(net: Net, loss: Loss, X: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
     """``(Σ loss·rows, rows, correct, predictions)`` over ``X, y`` in chunks (zeros when empty)."""
-    total = correct = count = 0.0
-    for i in range(0, len(X), _EVAL_BATCH):
-        out = net.forward(X[i:i + _EVAL_BATCH])
-        yb = y[i:i + _EVAL_BATCH]
-        value, _ = loss(out, yb)
-        total += value * len(out)
-        if loss.is_classification:
-            c, k = loss.n_correct(out, yb)
-            correct, count = correct + c, count + k
-    return total, float(len(X)), correct, count
+    return metric_sums(net, loss, X, y, _EVAL_BATCH)
 
 
 def _fingerprint(X: np.ndarray, y: np.ndarray) -> tuple[Any, ...]:

@@ -270,16 +270,7 @@ class Net(Layer):
         if len(X) == 0:
             raise ValueError("evaluate: X has no samples")
         step = len(X) if batch_size is None else _check_batch_size(batch_size)
-        total = 0.0
-        correct = count = 0
-        for i in range(0, len(X), step):
-            out = self.forward(X[i:i + step])
-            yb = y[i:i + step]
-            value, _ = lossobj(out, yb)
-            total += value * len(out)
-            if lossobj.is_classification:
-                c, k = lossobj.n_correct(out, yb)
-                correct, count = correct + c, count + k
+        total, _, correct, count = metric_sums(self, lossobj, X, y, step)
         metrics = {"loss": total / len(X)}
         if lossobj.is_classification:
             metrics["accuracy"] = correct / count
@@ -480,3 +471,18 @@ def _human_bytes(n: int) -> str:
         n /= 1024  # type: ignore[assignment]
     return f"{n:.1f} GiB"
 
+
+def metric_sums(net: Net, loss: Loss, X: np.ndarray, y: np.ndarray,
+                step: int) -> tuple[float, float, float, float]:
+    """``(Σ loss·rows, rows, correct, predictions)`` of ``net`` on ``(X, y)`` in chunks of
+    ``step`` rows (zeros when empty): sums, so chunks and ranks combine sample-weighted."""
+    total = correct = count = 0.0
+    for i in range(0, len(X), step):
+        out = net.forward(X[i:i + step])
+        yb = y[i:i + step]
+        value, _ = loss(out, yb)
+        total += value * len(out)
+        if loss.is_classification:
+            c, k = loss.n_correct(out, yb)
+            correct, count = correct + c, count + k
+    return total, float(len(X)), correct, count
