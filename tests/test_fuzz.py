@@ -640,7 +640,8 @@ def oracle(case: Case) -> Verdict:
             continue
         else:
             dtypes.append(xa.dtype)
-        if a.role == "state" and not (xa.flags.c_contiguous and xa.flags.writeable):
+        # Written in place: must be C-contiguous, writable and aligned (unaligned inputs are copied).
+        if a.role == "state" and not (xa.flags.c_contiguous and xa.flags.writeable and xa.flags.aligned):
             v.errors.add(ValueError)
     if len(set(dtypes)) > 1:
         v.errors.add(TypeError)
@@ -708,7 +709,7 @@ def oracle(case: Case) -> Verdict:
                 template_shape(template, dims, star) if _bound(template, dims, star) else None
             if shape is not None and o.shape != shape:
                 v.errors.add(ValueError)
-            if not o.flags.c_contiguous or not o.flags.writeable:
+            if not (o.flags.c_contiguous and o.flags.writeable and o.flags.aligned):
                 v.errors.add(ValueError)
             for name, xa in arrays.items():
                 if overlaps(o, xa) and not (name in k.inplace and exact_alias(o, xa)):

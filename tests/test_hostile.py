@@ -3,7 +3,7 @@ naming the argument (never a crash, never a silent dtype change)."""
 
 import numpy as np
 import pytest
-from fastgd import ops
+from fastgd import ops, reference
 
 f32, f64 = np.float32, np.float64
 
@@ -65,6 +65,8 @@ CASES = {
     "out-overlap-gemm": (lambda: _overlap_gemm(), ValueError, r"overlaps an input"),
     "out-partial-overlap": (lambda: _partial_overlap(), ValueError, r"only an exact in-place alias"),
     "sce-out-labels": (lambda: _sce_out_alias(), ValueError, r"must not share memory with labels"),
+    "out-unaligned": (lambda: ops.relu(a(3), out=_unaligned(np.zeros(3))), ValueError, r"relu: out is not aligned to its dtype float64"),
+    "sgd-unaligned": (lambda: ops.sgd_step(_unaligned(a(3)), a(3), lr=0.1), ValueError, r"sgd_step: param is not aligned"),
     # optimizer kernels
     "sgd-readonly": (lambda: ops.sgd_step(_ro(), a(3), lr=0.1), ValueError, r"sgd_step: param is read-only"),
     "sgd-noncontig": (lambda: ops.sgd_step(a(6)[::2], a(3), lr=0.1), ValueError, r"param must be C-contiguous"),
@@ -75,6 +77,15 @@ CASES = {
     "adam-state-shape": (lambda: ops.adam_step(a(3), a(3), a(2), a(3), step=1), ValueError, r"exp_avg must have the shape of param"),
     "leaky-nan-slope": (lambda: ops.leaky_relu(a(3), float("nan")), ValueError, r"slope must be a number"),
 }
+
+
+def _unaligned(x):
+    """A copy of x that starts one byte past an aligned address (NumPy's aligned flag is False)."""
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    view = raw[1:].view(x.dtype).reshape(x.shape)
+    view[...] = x
+    assert not view.flags.aligned
+    return view
 
 
 def _ro():
@@ -124,3 +135,18 @@ def test_numpy_scalars_are_0d_arrays():
     assert float(ops.sigmoid(np.float64(0.0))) == 0.5
     with pytest.raises(TypeError, match="float32 or float64"):
         ops.relu(np.int64(3))
+
+
+def test_unaligned_inputs_are_copied_and_correct():
+    rng = np.random.default_rng(0)
+    X, W, b = (rng.standard_normal(s) for s in [(7, 5), (5, 3), (3,)])
+    labels = np.array([0, 1, 2, 1, 0, 2, 1])
+    for dtype in (f32, f64):
+        Xd, Wd, bd = (v.astype(dtype) for v in (X, W, b))
+        Z = ops.linear_forward(_unaligned(Xd), _unaligned(np.asfortranarray(Wd)), _unaligned(bd))
+        np.testing.assert_allclose(Z, Xd @ Wd + bd, rtol=1e-5)
+        loss, d = ops.softmax_cross_entropy(_unaligned(Z), _unaligned(labels))
+        want_loss, want_d = reference.softmax_cross_entropy(Z, labels)
+        assert loss == pytest.approx(want_loss, rel=1e-5) and d.dtype == dtype
+        np.testing.assert_allclose(d, want_d, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(ops.tanh(_unaligned(Xd)), np.tanh(Xd), rtol=1e-5)

@@ -99,13 +99,15 @@ void require_blas_size(const char* fn, const char* arg, const py::array& a) {
 }
 
 py::array c_contiguous(const py::array& a) {
-  if (a.flags() & py::array::c_style) return a;
-  return py::array::ensure(a, py::array::c_style);
+  if ((a.flags() & py::array::c_style) && is_aligned(a)) return a;
+  return py::array::ensure(a, py::array::c_style | npy_aligned);
 }
 
 Matrix matrix(const py::array& a) {
-  if (a.flags() & py::array::c_style) return {a, false};
-  if (a.flags() & py::array::f_style) return {a, true};
+  if (is_aligned(a)) {
+    if (a.flags() & py::array::c_style) return {a, false};
+    if (a.flags() & py::array::f_style) return {a, true};
+  }
   return {c_contiguous(a), false};
 }
 
@@ -128,6 +130,9 @@ py::array output(py::handle out, const char* fn, const char* arg, DType dt,
   }
   if (!(o.flags() & py::array::c_style))
     value_error(std::string(fn) + ": " + arg + " must be C-contiguous (it is written in place)");
+  if (!is_aligned(o))
+    value_error(std::string(fn) + ": " + arg + " is not aligned to its dtype " + dtype_name(dt) +
+                " (a view at an odd byte offset); pass a freshly allocated array");
   if (!o.writeable()) value_error(std::string(fn) + ": " + arg + " is read-only");
   const auto [olo, ohi] = byte_range(o);
   for (const py::array* in : inputs) {
@@ -156,7 +161,7 @@ py::array_t<int64_t> class_labels(const py::array& labels, const char* fn, py::s
     type_error(std::string(fn) + ": labels of shape " + shape_str(labels) +
                " must be integer class indices (any integer dtype), got " + dtype_str(labels) +
                (kind == 'f' ? "; use labels.astype(int), or pass (n, classes) probabilities" : ""));
-  auto y = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(labels);
+  auto y = py::array_t<int64_t, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(labels);
   if (!y) throw py::error_already_set();
   const int64_t* p = y.data();
   for (py::ssize_t i = 0; i < y.size(); ++i) {

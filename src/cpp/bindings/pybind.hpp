@@ -20,6 +20,12 @@ namespace fastgd::bind {
 
 enum class DType { f32, f64 };
 
+// NumPy's "aligned" flag: a kernel reads and writes T* directly, so every array it touches must be
+// aligned to its dtype (views into byte buffers at odd offsets are not). Inputs are copied, outputs
+// and in-place buffers refused.
+constexpr int npy_aligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+inline bool is_aligned(const py::array& a) { return (a.flags() & npy_aligned) != 0; }
+
 std::string shape_str(const py::array& a);
 std::string describe(py::handle obj);  // "float32 array of shape (3, 4)" or "list"
 
@@ -37,10 +43,11 @@ void require_shape(const char* fn, const char* arg, const py::array& a, const py
                    const char* like_arg);
 void require_blas_size(const char* fn, const char* arg, const py::array& a);
 
-// A C-contiguous version of a (the array itself when it already is, else one copy).
+// A C-contiguous, aligned version of a (the array itself when it already is, else one copy).
 py::array c_contiguous(const py::array& a);
 
-// A 2-D operand for BLAS: C-ordered as is, Fortran-ordered read transposed, anything else copied.
+// A 2-D operand for BLAS: C-ordered as is, Fortran-ordered read transposed, anything else
+// (strided, unaligned) copied.
 struct Matrix {
   py::array keep;
   bool trans;
@@ -49,7 +56,7 @@ struct Matrix {
 Matrix matrix(const py::array& a);
 
 // The output array: a new C-contiguous array, or `out` after checking its type, dtype, shape,
-// layout, writability and that it overlaps no input (except exactly, where in-place is allowed).
+// layout, alignment, writability and that it overlaps no input (except exactly, where in-place is allowed).
 py::array output(py::handle out, const char* fn, const char* arg, DType dt,
                  const std::vector<py::ssize_t>& shape, std::initializer_list<const py::array*> inputs,
                  bool in_place_ok);

@@ -2,7 +2,6 @@
 // (pybind.hpp first: it sets the py alias used below)
 #include <algorithm>
 #include <limits>
-#include <algorithm>
 #include <memory>
 #include <variant>
 
@@ -168,8 +167,8 @@ class PyEngine {
     if (dtype_of(a) != dt_)
       throw py::type_error(std::string(fn) + ": " + arg + " must be " + dtype_name(dt_) + ", got " +
                            dtype_name(dtype_of(a)));
-    if (a.ndim() != 1 || !(a.flags() & py::array::c_style) || !a.writeable())
-      throw py::value_error(std::string(fn) + ": " + arg + " must be a writable contiguous 1-D array, got " +
+    if (a.ndim() != 1 || !(a.flags() & py::array::c_style) || !a.writeable() || !is_aligned(a))
+      throw py::value_error(std::string(fn) + ": " + arg + " must be a writable, aligned, contiguous 1-D array, got " +
                             describe(a));
     return a;
   }
@@ -178,8 +177,8 @@ class PyEngine {
     if (!py::isinstance<py::array_t<int64_t>>(obj))
       throw py::type_error(std::string(fn) + ": counter must be an int64 array of shape (), got " + describe(obj));
     auto c = py::reinterpret_borrow<py::array_t<int64_t>>(obj);
-    if (c.ndim() != 0 || !c.writeable())
-      throw py::value_error(std::string(fn) + ": counter must be a writable int64 array of shape ()");
+    if (c.ndim() != 0 || !c.writeable() || !is_aligned(c))
+      throw py::value_error(std::string(fn) + ": counter must be a writable, aligned int64 array of shape ()");
     return c;
   }
 
@@ -243,8 +242,8 @@ class PyEngine {
       const char kind = y.dtype().kind();
       if (loss_ == LossKind::BCEWithLogits && (kind == 'i' || kind == 'u' || kind == 'b'))
         keep = dt_ == DType::f32
-                   ? py::array(py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(y))
-                   : py::array(py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(y));
+                   ? py::array(py::array_t<float, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y))
+                   : py::array(py::array_t<double, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y));
       else {
         keep = float_array(y, fn, "y");
         if (dtype_of(keep) != dt_)

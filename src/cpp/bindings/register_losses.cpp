@@ -87,8 +87,8 @@ py::array bce_targets(py::handle t_, const py::array& L, const char* fn) {
   const char kind = t.dtype().kind();
   if (kind == 'i' || kind == 'u' || kind == 'b')
     return dtype_of(L) == DType::f32
-               ? py::array(py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(t))
-               : py::array(py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(t));
+               ? py::array(py::array_t<float, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(t))
+               : py::array(py::array_t<double, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(t));
   py::array tf = float_array(t, fn, "targets");
   same_dtype(fn, "logits", L, "targets", tf);
   return tf;

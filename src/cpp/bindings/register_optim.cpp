@@ -27,6 +27,9 @@ py::array state_buffer(py::handle obj, const char* fn, const char* arg, py::hand
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(fn) + ": " + arg + " must be C-contiguous (it is updated in place), got " +
                           describe(a) + " with strides that are not C order");
+  if (!is_aligned(a))
+    throw py::value_error(std::string(fn) + ": " + arg + " is not aligned to its dtype (a view at an odd byte "
+                          "offset; it is updated in place): pass a freshly allocated array");
   if (!a.writeable()) throw py::value_error(std::string(fn) + ": " + arg + " is read-only (it is updated in place)");
   return a;
 }
