@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from conftest import close, numgrad
+import fastgd as fg
 from fastgd import ops
 from fastgd import reference as ref
 
@@ -159,3 +160,20 @@ def test_mse_gradient_float32_large_n(rng):
     r = Xd @ w[1:].astype(np.float64) + np.float64(w[0]) - y
     exact = np.concatenate(([r.sum()], Xd.T @ r)) * 2 / n
     np.testing.assert_allclose(ops.mse_gradient(w, X, y), exact, rtol=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mse_gradient_every_width_and_thread_split(rng, dtype, threads):
+    """Every feature count around the vector widths (masked tails, 1..8 vectors, the GEMV path
+    beyond), with row counts that split unevenly over fastgd's threads and leave row remainders."""
+    old = fg.get_num_threads()
+    fg.set_num_threads(threads)
+    try:
+        for d in [*range(1, 20), 31, 32, 33, 63, 64, 65, 80]:
+            n = 2 * (1 << 17) // d + 13  # big enough to be split over the threads
+            X = rng.standard_normal((n, d)).astype(dtype)
+            w = rng.standard_normal(d + 1).astype(dtype)
+            y = rng.standard_normal(n).astype(dtype)
+            close(ops.mse_gradient(w, X, y), ref.mse_gradient(w, X, y), scale=max(10, d))
+    finally:
+        fg.set_num_threads(old)

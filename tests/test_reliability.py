@@ -31,7 +31,7 @@ import fastgd as fg
 import fastgd._core
 import numpy as np
 import pytest
-from fastgd import ops
+from fastgd import ops, reference
 
 SOAK_STEPS = int(os.environ.get("FASTGD_SOAK_STEPS", "10000"))
 RSS_BOUND = 5 * 2**20  # bytes an unchanging loop may grow after its warm-up
@@ -160,15 +160,43 @@ def test_the_gil_is_released_while_computing(call):
     assert running_when_woken and count > 0, f"{call} held the GIL for its whole duration"
 
 
+def test_threads_sharing_fastgds_pool_get_their_own_answers(two_threads):
+    """Python threads whose kernels want fastgd's thread pool at the same time (one gets it, the
+    others run on their own thread) each get the reference result."""
+    rng = np.random.default_rng(3)
+    jobs = [(rng.standard_normal(17), rng.standard_normal((30_000, 16)), rng.standard_normal(30_000))
+            for _ in range(4)]
+    want = [reference.mse_gradient(*job) for job in jobs]
+    got: dict[int, list[np.ndarray]] = {i: [] for i in range(len(jobs))}
+
+    def work(i):
+        for _ in range(25):
+            got[i].append(ops.mse_gradient(*jobs[i]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    for i, results in got.items():
+        assert len(results) == 25
+        for g in results:
+            np.testing.assert_allclose(g, want[i], rtol=1e-10)
+
+
 # ------------------------------------------------------------------------------- processes
 
 
 def _child_job(threads):
-    """Run in a child process: a GEMM and a short fit; returns what the parent compares."""
+    """Run in a child process: a GEMM, a linear-regression gradient big enough for fastgd's own
+    thread pool, and a short fit; returns what the parent compares."""
     fg.set_num_threads(threads)
     rng = np.random.default_rng(7)
     X, W = rng.standard_normal((300, 200)), rng.standard_normal((200, 100))
     Z = ops.linear_forward(X, W, W[0])
+    F = rng.standard_normal((40_000, 16))
+    g = ops.mse_gradient(W[:17, 0].copy(), F, F[:, 0].copy())
+    np.testing.assert_allclose(g, reference.mse_gradient(W[:17, 0].copy(), F, F[:, 0].copy()), rtol=1e-10)
     return Z, train(seed=3, epochs=2), fg.get_num_threads()
 
 
@@ -207,6 +235,7 @@ def test_child_process_after_threaded_blas(two_threads, method):
     rng = np.random.default_rng(0)
     A = rng.standard_normal((800, 800))
     ops.linear_forward(A, A, None)  # the parent's OpenBLAS thread pool is up and has worked
+    ops.mse_gradient(A[0, :17].copy(), np.vstack([A] * 60)[:, :16], np.ones(48_000))  # and fastgd's own
     Z, weights, threads = _run_in_child(method)
     Z_here, weights_here, _ = _child_job(2)
     assert threads == 2

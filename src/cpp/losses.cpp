@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "blas.hpp"
+#include "linreg_avx2.hpp"
+#include "parallel.hpp"
 #include "simd.hpp"
 #include "vecmath.hpp"
 
@@ -100,19 +103,17 @@ FASTGD_INLINE double mse_t(const T* p, const T* t, T* d, int64_t N) {
   return total / double(N);
 }
 
-// One pass over the rows of X for the linear model x·w + w0: residuals r_i = x_i·w + w0 − y_i,
-// sums Σr (→ gb), Σ r·x (→ gw), both scaled by 2/n, and returns Σr². Sums are kept in double
-// (float32 stays accurate at 1e6 rows).
+// One pass over rows [0, n) of X for the linear model x·w + w0: residuals r_i = x_i·w + w0 − y_i,
+// adds Σr to a[0] and Σ r·x to a[1..d], returns Σr². Sums are kept in double (float32 stays
+// accurate at 1e6 rows).
 template <typename T>
-FASTGD_INLINE double linreg_pass_t(const T* w, T w0, const T* X, const T* y, T* gw, T* gb, int64_t n,
+FASTGD_INLINE double linreg_rows_t(const T* w, T w0, const T* X, const T* y, double* a, int64_t n,
                                    int64_t d) {
-  std::vector<double> acc(static_cast<size_t>(d + 1), 0.0);
-  double* a = acc.data();
   double sq = 0;
   if (d == 1) {  // the seeds' one-feature regression: lane sums, fully vectorised
     const T w1 = w[0];
-    a[0] = vm::lane_sum(n, [&](int64_t i) { return w0 + w1 * X[i] - y[i]; });
-    a[1] = vm::lane_sum(n, [&](int64_t i) { return double(w0 + w1 * X[i] - y[i]) * double(X[i]); });
+    a[0] += vm::lane_sum(n, [&](int64_t i) { return w0 + w1 * X[i] - y[i]; });
+    a[1] += vm::lane_sum(n, [&](int64_t i) { return double(w0 + w1 * X[i] - y[i]) * double(X[i]); });
     sq = vm::lane_sum(n, [&](int64_t i) {
       const T r = w0 + w1 * X[i] - y[i];
       return r * r;
@@ -153,9 +154,6 @@ FASTGD_INLINE double linreg_pass_t(const T* w, T w0, const T* X, const T* y, T* 
       sq += double(sqb);
     }
   }
-  const double scale = n ? 2.0 / double(n) : 0.0;
-  if (gb) *gb = T(a[0] * scale);
-  for (int64_t k = 0; k < d; ++k) gw[k] = T(a[k + 1] * scale);
   return sq;
 }
 
@@ -170,13 +168,52 @@ FASTGD_INLINE double linreg_pass_t(const T* w, T w0, const T* X, const T* y, T* 
   }                                                                                             \
   FASTGD_CLONES double bce_(const T* z, const T* t, T* d, int64_t N) { return bce_t(z, t, d, N); } \
   FASTGD_CLONES double mse_(const T* p, const T* t, T* d, int64_t N) { return mse_t(p, t, d, N); } \
-  FASTGD_CLONES double linreg_pass_(const T* w, T w0, const T* X, const T* y, T* gw, T* gb,      \
+  FASTGD_CLONES double linreg_rows_(const T* w, T w0, const T* X, const T* y, double* a,         \
                                     int64_t n, int64_t d) {                                     \
-    return linreg_pass_t(w, w0, X, y, gw, gb, n, d);                                            \
+    return linreg_rows_t(w, w0, X, y, a, n, d);                                                 \
   }
 FASTGD_ENTRIES(float)
 FASTGD_ENTRIES(double)
 #undef FASTGD_ENTRIES
+
+// Rows [0, n) of X, this d: the AVX2 intrinsics path where the CPU has it, else the generic one.
+template <typename T>
+double linreg_rows(const T* w, T w0, const T* X, const T* y, double* a, int64_t n, int64_t d) {
+#ifdef FASTGD_HAVE_AVX2_PATH
+  using Lanes = std::conditional_t<std::is_same_v<T, float>, avx2::F32, avx2::F64>;
+  if (avx2::pays<Lanes>(d)) return avx2::linreg_pass<Lanes>(w, w0, X, y, a, n, d);
+#endif
+  return linreg_rows_(w, w0, X, y, a, n, d);
+}
+
+// The whole linear-regression pass: gw = 2/n Σ r·x, gb = 2/n Σ r (when gb is given), returns Σr².
+// Memory-bound, so large X is split into row chunks over the pool's threads (each with its own
+// double sums, added in chunk order: the result depends on the thread count, not on timing).
+// The GEMV path (wide rows without the AVX2 kernel) stays on one thread: OpenBLAS threads it.
+template <typename T>
+double linreg_pass(const T* w, T w0, const T* X, const T* y, T* gw, T* gb, int64_t n, int64_t d) {
+  constexpr int64_t kGrain = 1 << 17;  // elements of X per task
+#ifdef FASTGD_HAVE_AVX2_PATH
+  const bool own_loop = d < 8 || avx2::pays<std::conditional_t<std::is_same_v<T, float>, avx2::F32, avx2::F64>>(d);
+#else
+  const bool own_loop = d < 8;
+#endif
+  const int tasks = own_loop ? parallel_tasks(n * d, kGrain) : 1;
+  std::vector<double> acc(size_t(tasks) * size_t(d + 1), 0.0), sq(size_t(tasks), 0.0);
+  const int64_t chunk = (n + tasks - 1) / tasks;
+  parallel_for(tasks, [&](int t) {
+    const int64_t i0 = std::min(n, t * chunk), m = std::min(n, i0 + chunk) - i0;
+    sq[t] = linreg_rows(w, w0, X + i0 * d, y + i0, acc.data() + size_t(t) * size_t(d + 1), m, d);
+  });
+  for (int t = 1; t < tasks; ++t) {
+    sq[0] += sq[t];
+    for (int64_t k = 0; k <= d; ++k) acc[k] += acc[size_t(t) * size_t(d + 1) + size_t(k)];
+  }
+  const double scale = n ? 2.0 / double(n) : 0.0;
+  if (gb) *gb = T(acc[0] * scale);
+  for (int64_t k = 0; k < d; ++k) gw[k] = T(acc[size_t(k) + 1] * scale);
+  return sq[0];
+}
 
 }  // namespace
 
@@ -201,12 +238,12 @@ FASTGD_ENTRIES(double)
     return N ? mse_(p, t, d, N) : kNaN;                                                     \
   }                                                                                         \
   template <> void mse_gradient<T>(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) { \
-    linreg_pass_(w + 1, w[0], X, y, g + 1, g, n, d);                                        \
+    linreg_pass(w + 1, w[0], X, y, g + 1, g, n, d);                                        \
   }                                                                                         \
   template <>                                                                               \
   double linreg_mse<T>(const T* w, const T* b, const T* X, const T* y, T* gw, T* gb, int64_t n, \
                        int64_t d) {                                                         \
-    return n ? linreg_pass_(w, b ? *b : T(0), X, y, gw, gb, n, d) / double(n) : kNaN;       \
+    return n ? linreg_pass(w, b ? *b : T(0), X, y, gw, gb, n, d) / double(n) : kNaN;       \
   }
 INSTANTIATE(float)
 INSTANTIATE(double)

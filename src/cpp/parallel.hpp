@@ -1,0 +1,22 @@
+// A small persistent thread pool for the memory-bound loops that pay for a second core (the
+// linear-regression pass over X). GEMMs thread inside OpenBLAS; this pool is separate, sleeps on
+// a condition variable between jobs (no spinning next to OpenBLAS's threads), follows
+// blas::get_num_threads() (so fastgd.set_num_threads and threadpoolctl limit it too), and is
+// rebuilt in a forked child.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace fastgd {
+
+// Run f(t) for every t in [0, tasks), spread over up to blas::get_num_threads() threads (the
+// calling thread takes a share). Runs everything on the caller when tasks < 2, when one thread is
+// allowed, or when another call is using the pool. f must not throw.
+void parallel_for(int tasks, const std::function<void(int)>& f);
+
+// How many tasks a loop over `work` elements should be split into: one per thread, but none
+// below `grain` elements each (waking a thread costs ~10 µs).
+int parallel_tasks(int64_t work, int64_t grain);
+
+}  // namespace fastgd
