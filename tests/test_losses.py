@@ -2,10 +2,10 @@
 
 import warnings
 
+import fastgd as fg
 import numpy as np
 import pytest
 from conftest import close, numgrad
-import fastgd as fg
 from fastgd import ops
 from fastgd import reference as ref
 

@@ -218,21 +218,33 @@ def gemm_peak(dtype: str = "float32", n: int = 1024) -> float:
     A = rng.standard_normal((n, n)).astype(dtype)
     B = rng.standard_normal((n, n)).astype(dtype)
     out = np.empty((n, n), dtype)
-    t = median_time(lambda: ops.linear_forward(A, B, None, out=out), min_time=0.5)
+    t = min(median_time(lambda: ops.linear_forward(A, B, None, out=out), min_time=0.2) for _ in range(3))
     return 2.0 * n**3 / t
+
+
+def time_steps(w: Workload, min_time: float, rounds: int = 3) -> dict[str, float | None]:
+    """Median step time of fastgd, numpy and torch (None: not installed) on one workload.
+
+    The three run in turns, ``rounds`` times, each turn a contiguous run of ``min_time / rounds``
+    seconds after its own warm-up; each implementation's figure is its best turn, so a burst of
+    noise on a shared machine costs a turn, not the comparison.
+    """
+    X, y = make_data(w)
+    steps: dict[str, Callable[..., Any] | None] = {
+        impl: make(w, [(W.copy(), b.copy()) for W, b in init_params(w)])
+        for impl, make in (("fastgd", fastgd_step), ("numpy", numpy_step), ("torch", torch_step))}
+    best: dict[str, float | None] = {impl: None for impl in steps}
+    for _ in range(rounds):
+        for impl, step in steps.items():
+            if step is not None:
+                t = median_time(partial(step, X, y), min_time=min_time / rounds)
+                best[impl] = t if best[impl] is None else min(t, best[impl])  # type: ignore[type-var]
+    return best
 
 
 def run_workload(w: Workload, quick: bool = False) -> dict[str, Any]:
     """Time fastgd, numpy and torch on one workload; returns a row of the table."""
-    X, y = make_data(w)
-    min_time = 0.1 if quick else 0.4
-    row: dict[str, Any] = {"workload": w.name, "flops": w.flops}
-    makers: list[tuple[str, Callable[..., Any]]] = [("fastgd", fastgd_step), ("numpy", numpy_step),
-                                                    ("torch", torch_step)]
-    for impl, make in makers:
-        step = make(w, [(W.copy(), b.copy()) for W, b in init_params(w)])
-        row[impl] = None if step is None else median_time(partial(step, X, y), min_time=min_time)
-    return row
+    return {"workload": w.name, "flops": w.flops, **time_steps(w, 0.15 if quick else 0.9)}
 
 
 def format_table(rows: list[dict[str, Any]], peak: float) -> str:
@@ -303,15 +315,6 @@ def run_kernels(dtypes: tuple[str, ...] = ("float32", "float64"), min_time: floa
 # ------------------------------------------------------------------------------ scaling
 
 
-def _time_all(w: Workload, min_time: float) -> dict[str, float | None]:
-    X, y = make_data(w)
-    out: dict[str, float | None] = {}
-    for impl, make in (("fastgd", fastgd_step), ("numpy", numpy_step), ("torch", torch_step)):
-        step = make(w, init_params(w))
-        out[impl] = None if step is None else median_time(partial(step, X, y), min_time=min_time)
-    return out
-
-
 def _slope(xs: list[int], ts: list[float | None]) -> float | None:
     """Least-squares slope of time against xs (None when an implementation is missing)."""
     if any(t is None for t in ts):
@@ -321,7 +324,7 @@ def _slope(xs: list[int], ts: list[float | None]) -> float | None:
 
 def run_scaling(quick: bool = False) -> None:
     """How step time grows with batch size (mnist_mlp's net) and with depth (narrow layers)."""
-    min_time = 0.1 if quick else 0.3
+    min_time = 0.15 if quick else 0.6
 
     def us(t: float | None) -> str:
         return "-" if t is None else f"{t * 1e6:.1f}us"
@@ -331,7 +334,7 @@ def run_scaling(quick: bool = False) -> None:
     for batch in (1, 8, 32, 128, 512, 2048):
         w = Workload(f"b{batch}", (784, 256, 10), "relu", batch, "float32", "cross_entropy", "sgd",
                      {"lr": 0.01, "momentum": 0.9})
-        t = _time_all(w, min_time)
+        t = time_steps(w, min_time)
         f, n, tt = t["fastgd"], t["numpy"], t["torch"]
         assert f is not None and n is not None
         print(f"{batch:>7}{us(f):>12}{us(n):>12}{us(tt):>12}{f * 1e6 / batch:>11.2f}{n / f:>8.1f}x"
@@ -344,7 +347,7 @@ def run_scaling(quick: bool = False) -> None:
     for depth in depths:
         w = Workload(f"d{depth}", (16,) * (depth + 1) + (1,), "relu", 16, "float32", "mse", "sgd",
                      {"lr": 0.01})
-        t = _time_all(w, min_time)
+        t = time_steps(w, min_time)
         rows.append(t)
         print(f"{depth:>7}{us(t['fastgd']):>12}{us(t['numpy']):>12}{us(t['torch']):>12}")
     slopes = {impl: _slope(depths, [r[impl] for r in rows]) for impl in ("fastgd", "numpy", "torch")}
@@ -359,6 +362,13 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.threads:
         fg.set_num_threads(args.threads)
     threads = fg.get_num_threads()
+    try:  # NumPy's own BLAS gets the same threads (fastgd's and torch's are set directly)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+        numpy_threads = str(threads)
+    except ImportError:
+        numpy_threads = "its default (pip install threadpoolctl to match)"
     try:
         import torch
 
@@ -369,6 +379,7 @@ def run_bench(args: argparse.Namespace) -> int:
     peak = gemm_peak("float32")
     print(f"fastgd {fg.__version__} | numpy {np.__version__} | torch {torch_version} | "
           f"{platform.machine()} | {threads} threads | sgemm peak {peak / 1e9:.1f} GFLOP/s")
+    print(f"{_cpu_name()}; threads: fastgd {threads}, torch {threads}, numpy's BLAS {numpy_threads}")
     rows = [run_workload(w, quick=args.quick) for w in WORKLOADS]
     print(format_table(rows, peak))
     if getattr(args, "kernels", False):
@@ -380,6 +391,18 @@ def run_bench(args: argparse.Namespace) -> int:
         _plot(rows, args.plot)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _cpu_name() -> str:
+    """The CPU model (Linux /proc/cpuinfo), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _plot(rows: list[dict[str, Any]], path: str) -> None:
