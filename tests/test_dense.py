@@ -26,10 +26,11 @@ def test_linear_matches_reference(rng, dtype, n, i, o):
 
 
 # The direct small-GEMM loop (smallgemm.hpp) takes products of <= 65536 multiply-adds whose output
-# width is a multiple of the vector width (8 floats / 4 doubles); these shapes hit it, its row and
-# column remainders, and both sides of the size threshold, in C and Fortran order.
+# width is a multiple of the vector width (256-bit: 8 floats / 4 doubles; on AVX-512 CPUs 512-bit
+# first: 16 floats / 8 doubles); these shapes hit both widths, their row and column remainders,
+# and both sides of the size threshold, in C and Fortran order.
 SMALL_GEMM = [(10, 64, 32), (1, 8, 8), (5, 3, 16), (7, 9, 24), (13, 17, 40), (64, 32, 32),
-              (65, 32, 32), (3, 1, 8)]
+              (65, 32, 32), (3, 1, 8), (6, 5, 4), (9, 11, 48)]
 
 
 @pytest.mark.parametrize("n,i,o", SMALL_GEMM)

@@ -59,12 +59,44 @@ FASTGD_CLONES void small_gemm(bool ta, int M, int N, int K, const double* A, int
   else smallgemm::gemm_t<double, false>(M, N, K, 1., A, lda, B, N, beta, C, N);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same loop on 512-bit vectors, for CPUs with AVX-512 (chosen at run time: half the FMAs of
+// the AVX2 clone at 10×64×32).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define FASTGD_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma")))
+FASTGD_AVX512 void small_gemm_512(bool ta, int M, int N, int K, const float* A, int lda, const float* B,
+                                  float beta, float* C) {
+  if (ta) smallgemm::gemm_t<float, true, 64>(M, N, K, 1.f, A, lda, B, N, beta, C, N);
+  else smallgemm::gemm_t<float, false, 64>(M, N, K, 1.f, A, lda, B, N, beta, C, N);
+}
+FASTGD_AVX512 void small_gemm_512(bool ta, int M, int N, int K, const double* A, int lda, const double* B,
+                                  double beta, double* C) {
+  if (ta) smallgemm::gemm_t<double, true, 64>(M, N, K, 1., A, lda, B, N, beta, C, N);
+  else smallgemm::gemm_t<double, false, 64>(M, N, K, 1., A, lda, B, N, beta, C, N);
+}
+#undef FASTGD_AVX512
+#pragma GCC diagnostic pop
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq");
+  return yes;
+}
+#endif
+
 // C (M×N, C-contiguous) = op(A)·op(B) + beta·C.
 template <typename T>
 void gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb, T beta,
           T* C) {
-  if (!tb && ldb == N && smallgemm::pays<T>(M, N, K)) small_gemm(ta, M, N, K, A, lda, B, beta, C);
-  else blas::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, N);
+  if (!tb && ldb == N) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (smallgemm::pays<T, 64>(M, N, K) && has_avx512())
+      return small_gemm_512(ta, M, N, K, A, lda, B, beta, C);
+#endif
+    if (smallgemm::pays<T>(M, N, K)) return small_gemm(ta, M, N, K, A, lda, B, beta, C);
+  }
+  blas::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, N);
 }
 
 }  // namespace

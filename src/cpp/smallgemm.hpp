@@ -11,22 +11,16 @@
 #include "simd.hpp"
 
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpsabi"  // 256-bit vectors in always-inline helpers only
+#pragma GCC diagnostic ignored "-Wpsabi"  // 256/512-bit vectors in always-inline helpers only
 
 namespace fastgd::smallgemm {
 
-// A 256-bit vector of T (GCC vector extension: AVX2 in the x86-64-v3 clone, SSE pairs otherwise).
-template <typename T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(32)));
-  static constexpr int width = 8;
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(32)));
-  static constexpr int width = 4;
+// A vector of Bytes bytes of T (GCC vector extension). 32 bytes: AVX2 in the x86-64-v3 clone, SSE
+// pairs otherwise; 64 bytes: one AVX-512 register in the avx512 entry of dense.cpp.
+template <typename T, int Bytes = 32>
+struct Vec {
+  typedef T type __attribute__((vector_size(Bytes)));
+  static constexpr int width = Bytes / int(sizeof(T));
 };
 
 template <typename V, typename T>
@@ -40,19 +34,20 @@ FASTGD_INLINE void store(T* p, V v) {
   std::memcpy(p, &v, sizeof(V));
 }
 
-// Where the direct loop beats OpenBLAS (measured on AVX2, one thread, f32 and f64): at most 64k
-// multiply-adds and N a whole number of vectors (with a scalar remainder column it loses).
-template <typename T>
+// Where the direct loop beats OpenBLAS (measured on AVX2 and AVX-512, one thread, f32 and f64):
+// at most 64k multiply-adds and N a whole number of vectors (with a scalar remainder column it
+// loses).
+template <typename T, int Bytes = 32>
 inline bool pays(int64_t M, int64_t N, int64_t K) {
-  return N % Vec<T>::width == 0 && M * N * K <= 65536;
+  return N % Vec<T, Bytes>::width == 0 && M * N * K <= 65536;
 }
 
 // C[i..i+MR, j..j+NV·W] = alpha · Σ_k a(i+r, k) B[k, j..] + beta · C  (beta == 0: C is not read)
-template <typename T, bool TA, int MR, int NV>
+template <typename T, int Bytes, bool TA, int MR, int NV>
 FASTGD_INLINE void block(int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta, T* C,
                          int ldc, int i, int j) {
-  using V = typename Vec<T>::type;
-  constexpr int W = Vec<T>::width;
+  using V = typename Vec<T, Bytes>::type;
+  constexpr int W = Vec<T, Bytes>::width;
   V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v) acc[r][v] = V{};
@@ -73,13 +68,13 @@ FASTGD_INLINE void block(int K, T alpha, const T* A, int lda, const T* B, int ld
     }
 }
 
-template <typename T, bool TA, int MR>
+template <typename T, int Bytes, bool TA, int MR>
 FASTGD_INLINE void rows(int N, int K, T alpha, const T* A, int lda, const T* B, int ldb, T beta,
                         T* C, int ldc, int i) {
-  constexpr int W = Vec<T>::width;
+  constexpr int W = Vec<T, Bytes>::width;
   int j = 0;
-  for (; j + 2 * W <= N; j += 2 * W) block<T, TA, MR, 2>(K, alpha, A, lda, B, ldb, beta, C, ldc, i, j);
-  for (; j + W <= N; j += W) block<T, TA, MR, 1>(K, alpha, A, lda, B, ldb, beta, C, ldc, i, j);
+  for (; j + 2 * W <= N; j += 2 * W) block<T, Bytes, TA, MR, 2>(K, alpha, A, lda, B, ldb, beta, C, ldc, i, j);
+  for (; j + W <= N; j += W) block<T, Bytes, TA, MR, 1>(K, alpha, A, lda, B, ldb, beta, C, ldc, i, j);
   for (; j < N; ++j)
     for (int r = 0; r < MR; ++r) {
       T s = T(0);
@@ -91,15 +86,15 @@ FASTGD_INLINE void rows(int N, int K, T alpha, const T* A, int lda, const T* B, 
 }
 
 // C (M×N, ldc) = alpha · op(A) · B + beta · C; op(A) = A (M×K, lda) or, with TA, Aᵀ (A: K×M).
-template <typename T, bool TA>
+template <typename T, bool TA, int Bytes = 32>
 FASTGD_INLINE void gemm_t(int M, int N, int K, T alpha, const T* A, int lda, const T* B, int ldb,
                           T beta, T* C, int ldc) {
   int i = 0;
-  for (; i + 4 <= M; i += 4) rows<T, TA, 4>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i);
+  for (; i + 4 <= M; i += 4) rows<T, Bytes, TA, 4>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i);
   switch (M - i) {
-    case 3: rows<T, TA, 3>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
-    case 2: rows<T, TA, 2>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
-    case 1: rows<T, TA, 1>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
+    case 3: rows<T, Bytes, TA, 3>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
+    case 2: rows<T, Bytes, TA, 2>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
+    case 1: rows<T, Bytes, TA, 1>(N, K, alpha, A, lda, B, ldb, beta, C, ldc, i); break;
     default: break;
   }
 }
