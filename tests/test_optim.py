@@ -554,3 +554,24 @@ def test_clip_grad_norm_on_plain_gradient_arrays_and_edge_cases():
         optim.clip_grad_norm([g], -1.0)
     with pytest.raises(TypeError, match=r"params\[0\] must be"):
         optim.clip_grad_norm([[1.0, 2.0]], 1.0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("name", "kwargs"), [("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True,
+                                                       "weight_decay": 0.01}),
+                                              ("adamw", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True})])
+def test_large_buffers_split_over_threads_match_numpy_formulas(name, kwargs, threads):
+    """Buffers above the threading grain (2**17 elements) are updated in chunks over fastgd's
+    threads; odd sizes put a chunk boundary mid-vector. Same result as the formulas, any split."""
+    old = fastgd.get_num_threads()
+    fastgd.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(5)
+        params0 = [rng.standard_normal(300_001).astype(np.float32), rng.standard_normal((513, 517))]
+        grads = [[rng.standard_normal(p.shape).astype(p.dtype) for p in params0] for _ in range(3)]
+        ours, _, _ = run_fastgd(name, kwargs, params0, grads)
+        want, _ = run_numpy(name, kwargs, params0, grads)
+        for a, b in zip(ours[-1], want[-1], strict=True):
+            np.testing.assert_allclose(a, b, **tol(a.dtype))
+    finally:
+        fastgd.set_num_threads(old)

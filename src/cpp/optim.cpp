@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "parallel.hpp"
 #include "simd.hpp"
 
 namespace fastgd {
@@ -54,13 +55,21 @@ FASTGD_EACH_DTYPE(DEFINE)
 
 }  // namespace
 
+// Large buffers are updated in chunks over fastgd's threads: every element's update is independent,
+// so the result is the same for any split.
+constexpr int64_t kGrain = 1 << 17;
+
 #define INSTANTIATE(T)                                                                     \
   template <> void sgd_step<T>(T* p, const T* g, T* buf, int64_t n, const SgdHyper& h) {   \
-    sgd_(p, g, buf, n, h);                                                                 \
+    parallel_chunks(n, kGrain, [&](int64_t a, int64_t b) {                                 \
+      sgd_(p + a, g + a, buf ? buf + a : nullptr, b - a, h);                               \
+    });                                                                                    \
   }                                                                                        \
   template <>                                                                              \
   void adam_step<T>(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamHyper& h) { \
-    adam_(p, g, m, v, vmax, n, h);                                                         \
+    parallel_chunks(n, kGrain, [&](int64_t a, int64_t b) {                                 \
+      adam_(p + a, g + a, m + a, v + a, vmax ? vmax + a : nullptr, b - a, h);              \
+    });                                                                                    \
   }
 FASTGD_EACH_DTYPE(INSTANTIATE)
 #undef INSTANTIATE

@@ -5,6 +5,7 @@
 // rebuilt in a forked child.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -18,5 +19,21 @@ void parallel_for(int tasks, const std::function<void(int)>& f);
 // How many tasks a loop over `work` elements should be split into: one per thread, but none
 // below `grain` elements each (waking a thread costs ~10 µs).
 int parallel_tasks(int64_t work, int64_t grain);
+
+// f(begin, end) over [0, n) in one chunk per task (parallel_tasks(n, grain) of them), chunk
+// boundaries on multiples of 64 elements (whole cache lines of float and double).
+template <typename F>
+void parallel_chunks(int64_t n, int64_t grain, F&& f) {
+  const int tasks = parallel_tasks(n, grain);
+  if (tasks < 2) {
+    f(int64_t(0), n);
+    return;
+  }
+  const int64_t chunk = ((n + tasks - 1) / tasks + 63) / 64 * 64;
+  parallel_for(tasks, [&](int t) {
+    const int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
+    if (begin < end) f(begin, end);
+  });
+}
 
 }  // namespace fastgd
