@@ -63,6 +63,11 @@ def test_stable_for_huge_inputs(dtype):
     np.testing.assert_array_equal(ops.relu(z), np.maximum(z, 0))
 
 
+def test_tanh_keeps_the_sign_of_zero_like_numpy(dtype):
+    z = np.array([-0.0, 0.0], dtype)
+    np.testing.assert_array_equal(np.signbit(ops.tanh(z)), np.signbit(np.tanh(z)))
+
+
 def test_nan_and_inf_propagate(dtype):
     z = np.array([np.nan, np.inf, -np.inf, 1.0], dtype)
     assert np.isnan(ops.relu(z)[0]) and ops.relu(z)[1] == np.inf and ops.relu(z)[2] == 0

@@ -95,6 +95,23 @@ FASTGD_INLINE T exp(T x) {
   return x != x ? x : y * scale;
 }
 
+// e^x for x ≤ 0 where only e^x ≪ 1 vs 1 matters (tanh's 1 − e / 1 + e): x below the normal range
+// is clamped to it (so e^x is ~1e-38 instead of subnormal or 0, invisible beside 1), which saves
+// exp's two-step scaling and saturation selects. NaN in, unspecified out: the caller tests x.
+template <typename T>
+FASTGD_INLINE T exp_nonpositive(T x) {
+  using C = ExpConst<T>;
+  using I = typename C::I;
+  constexpr T lo = sizeof(T) == 4 ? T(-87.0) : T(-708.0);  // e^lo is still a normal number
+  const T xc = x < lo ? lo : x;
+  const T kf = (xc * T(1.4426950408889634) + C::magic) - C::magic;  // round(x / ln 2)
+  const T r = (xc - kf * C::ln2_hi) - kf * C::ln2_lo;
+  const I b = pow2_bits(kf);
+  T s;
+  std::memcpy(&s, &b, sizeof(T));
+  return poly_exp<T>(r) * s;
+}
+
 // tanh without a branch: an odd polynomial/rational for |x| < 0.625 (where 1 − e^−2|x| would
 // cancel), (1 − e)/(1 + e) with e = e^−2|x| elsewhere (Cephes coefficients).
 FASTGD_INLINE float tanh(float x) {
@@ -103,10 +120,10 @@ FASTGD_INLINE float tanh(float x) {
   const float small =
       ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
        3.33332819422e-1f) * z * x + x;
-  const float e = exp(-2.0f * ax);
+  const float e = exp_nonpositive(-2.0f * ax);
   float big = (1.0f - e) / (1.0f + e);
   big = x < 0 ? -big : big;
-  return ax < 0.625f ? small : big;
+  return x == 0 ? x : (ax < 0.625f || x != x ? small : big);  // (±0 kept; small is NaN for NaN x)
 }
 
 FASTGD_INLINE double tanh(double x) {
@@ -115,10 +132,10 @@ FASTGD_INLINE double tanh(double x) {
   const double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3;
   const double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3;
   const double small = x + x * z * p / q;
-  const double e = exp(-2.0 * ax);
+  const double e = exp_nonpositive(-2.0 * ax);
   double big = (1.0 - e) / (1.0 + e);
   big = x < 0 ? -big : big;
-  return ax < 0.625 ? small : big;
+  return x == 0 ? x : (ax < 0.625 || x != x ? small : big);  // (±0 kept; small is NaN for NaN x)
 }
 
 // log(1 + e) for e in [0, 1] (the softplus tail): 2·atanh(s) = 2(s + s³/3 + s⁵/5 + …) with
