@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #define FASTGD_AVX2 __attribute__((target("avx2,fma")))
 #define FASTGD_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
@@ -66,6 +67,10 @@ struct F64 {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(rem), _mm256_setr_epi64x(0, 1, 2, 3));
   }
 };
+
+// The lane traits of T.
+template <typename T>
+using Lanes = std::conditional_t<std::is_same_v<T, float>, F32, F64>;
 
 template <typename S>
 inline bool pays(int64_t d) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "blas.hpp"
@@ -180,8 +179,7 @@ FASTGD_ENTRIES(double)
 template <typename T>
 double linreg_rows(const T* w, T w0, const T* X, const T* y, double* a, int64_t n, int64_t d) {
 #ifdef FASTGD_HAVE_AVX2_PATH
-  using Lanes = std::conditional_t<std::is_same_v<T, float>, avx2::F32, avx2::F64>;
-  if (avx2::pays<Lanes>(d)) return avx2::linreg_pass<Lanes>(w, w0, X, y, a, n, d);
+  if (avx2::pays<avx2::Lanes<T>>(d)) return avx2::linreg_pass<avx2::Lanes<T>>(w, w0, X, y, a, n, d);
 #endif
   return linreg_rows_(w, w0, X, y, a, n, d);
 }
@@ -194,7 +192,7 @@ template <typename T>
 double linreg_pass(const T* w, T w0, const T* X, const T* y, T* gw, T* gb, int64_t n, int64_t d) {
   constexpr int64_t kGrain = 1 << 17;  // elements of X per task
 #ifdef FASTGD_HAVE_AVX2_PATH
-  const bool own_loop = d < 8 || avx2::pays<std::conditional_t<std::is_same_v<T, float>, avx2::F32, avx2::F64>>(d);
+  const bool own_loop = d < 8 || avx2::pays<avx2::Lanes<T>>(d);
 #else
   const bool own_loop = d < 8;
 #endif
