@@ -197,20 +197,23 @@ double linreg_pass(const T* w, T w0, const T* X, const T* y, T* gw, T* gb, int64
   const bool own_loop = d < 8;
 #endif
   const int tasks = own_loop ? parallel_tasks(n * d, kGrain) : 1;
-  std::vector<double> acc(size_t(tasks) * size_t(d + 1), 0.0), sq(size_t(tasks), 0.0);
+  // Per task: d + 1 sums and Σr², in a buffer this thread keeps (no allocation per step).
+  thread_local std::vector<double> scratch;
+  const size_t stride = size_t(d) + 2;
+  scratch.assign(size_t(tasks) * stride, 0.0);
+  double* acc = scratch.data();
   const int64_t chunk = (n + tasks - 1) / tasks;
   parallel_for(tasks, [&](int t) {
     const int64_t i0 = std::min(n, t * chunk), m = std::min(n, i0 + chunk) - i0;
-    sq[t] = linreg_rows(w, w0, X + i0 * d, y + i0, acc.data() + size_t(t) * size_t(d + 1), m, d);
+    double* a = acc + size_t(t) * stride;
+    a[d + 1] = linreg_rows(w, w0, X + i0 * d, y + i0, a, m, d);
   });
-  for (int t = 1; t < tasks; ++t) {
-    sq[0] += sq[t];
-    for (int64_t k = 0; k <= d; ++k) acc[k] += acc[size_t(t) * size_t(d + 1) + size_t(k)];
-  }
+  for (int t = 1; t < tasks; ++t)
+    for (size_t k = 0; k < stride; ++k) acc[k] += acc[size_t(t) * stride + k];
   const double scale = n ? 2.0 / double(n) : 0.0;
   if (gb) *gb = T(acc[0] * scale);
   for (int64_t k = 0; k < d; ++k) gw[k] = T(acc[size_t(k) + 1] * scale);
-  return sq[0];
+  return acc[d + 1];
 }
 
 }  // namespace

@@ -14,13 +14,15 @@ namespace fastgd {
 
 namespace {
 
+auto noop = [](int) {};  // the job before the first one
+
 // One job at a time: the caller publishes it as a new generation and takes tasks itself; woken
 // workers join while slots remain and take task indices from `next_`. When the caller runs out
 // of tasks it closes the slots and waits for the workers that joined, so no worker ever sees a
 // finished job. Workers are detached and live until the process ends.
 class Pool {
  public:
-  void run(int tasks, int threads, const std::function<void(int)>& f) {
+  void run(int tasks, int threads, TaskRef f) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {  // another thread is using the pool: run here
       for (int t = 0; t < tasks; ++t) f(t);
@@ -32,7 +34,7 @@ class Pool {
     }
     {
       std::lock_guard<std::mutex> lock(m_);
-      job_ = &f;
+      job_ = f;
       tasks_ = tasks;
       next_.store(0, std::memory_order_relaxed);
       slots_ = threads - 1;
@@ -43,7 +45,6 @@ class Pool {
     std::unique_lock<std::mutex> lock(m_);
     slots_ = 0;
     done_.wait(lock, [&] { return active_ == 0; });
-    job_ = nullptr;
   }
 
  private:
@@ -62,12 +63,12 @@ class Pool {
   }
 
   void work() {
-    for (int t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) (*job_)(t);
+    for (int t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) job_(t);
   }
 
   std::mutex busy_, m_;
   std::condition_variable wake_, done_;
-  const std::function<void(int)>* job_ = nullptr;
+  TaskRef job_{noop};
   int tasks_ = 0, slots_ = 0, active_ = 0, workers_ = 0;
   uint64_t generation_ = 0;
   std::atomic<int> next_{0};
@@ -98,7 +99,7 @@ int parallel_tasks(int64_t work, int64_t grain) {
   return int(std::max<int64_t>(1, std::min<int64_t>(blas::get_num_threads(), by_size)));
 }
 
-void parallel_for(int tasks, const std::function<void(int)>& f) {
+void parallel_for(int tasks, TaskRef f) {
   const int threads = std::min(tasks, blas::get_num_threads());
   if (threads < 2) {
     for (int t = 0; t < tasks; ++t) f(t);
