@@ -1,5 +1,7 @@
 """One training step per workload (pytest-benchmark): fastgd, the NumPy reference, PyTorch.
 
+Each case first checks that its first step's loss equals the NumPy reference's, then times it.
+
 `python -m pytest bench/bench_training.py --benchmark-enable --benchmark-group-by=group`;
 `python -m fastgd bench` prints the same comparison as a table with ratios.
 """
@@ -17,5 +19,8 @@ def test_step(benchmark, workload, impl):
     if step is None:
         pytest.importorskip("torch")
     X, y = make_data(workload)
+    # First the same step as the NumPy reference (same initial weights, same batch), then time it.
+    first = step(X, y)
+    assert first == pytest.approx(numpy_step(workload, init_params(workload))(X, y), rel=1e-4)
     benchmark.group = workload.name
     benchmark(step, X, y)
