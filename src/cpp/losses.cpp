@@ -175,11 +175,22 @@ FASTGD_ENTRIES(float)
 FASTGD_ENTRIES(double)
 #undef FASTGD_ENTRIES
 
+// Whether rows of d features take the AVX2 intrinsics kernel on this CPU.
+template <typename T>
+bool avx2_rows(int64_t d) {
+#ifdef FASTGD_HAVE_AVX2_PATH
+  return avx2::pays<avx2::Lanes<T>>(d);
+#else
+  (void)d;
+  return false;
+#endif
+}
+
 // Rows [0, n) of X, this d: the AVX2 intrinsics path where the CPU has it, else the generic one.
 template <typename T>
 double linreg_rows(const T* w, T w0, const T* X, const T* y, double* a, int64_t n, int64_t d) {
 #ifdef FASTGD_HAVE_AVX2_PATH
-  if (avx2::pays<avx2::Lanes<T>>(d)) return avx2::linreg_pass<avx2::Lanes<T>>(w, w0, X, y, a, n, d);
+  if (avx2_rows<T>(d)) return avx2::linreg_pass<avx2::Lanes<T>>(w, w0, X, y, a, n, d);
 #endif
   return linreg_rows_(w, w0, X, y, a, n, d);
 }
@@ -191,12 +202,8 @@ double linreg_rows(const T* w, T w0, const T* X, const T* y, double* a, int64_t 
 template <typename T>
 double linreg_pass(const T* w, T w0, const T* X, const T* y, T* gw, T* gb, int64_t n, int64_t d) {
   constexpr int64_t kGrain = 1 << 17;  // elements of X per task
-#ifdef FASTGD_HAVE_AVX2_PATH
-  const bool own_loop = d < 8 || avx2::pays<avx2::Lanes<T>>(d);
-#else
-  const bool own_loop = d < 8;
-#endif
-  const int tasks = own_loop ? parallel_tasks(n * d, kGrain) : 1;
+  const bool gemv_path = d >= 8 && !avx2_rows<T>(d);  // linreg_rows_t's BLAS branch
+  const int tasks = gemv_path ? 1 : parallel_tasks(n * d, kGrain);
   // Per task: d + 1 sums and Σr², in a buffer this thread keeps (no allocation per step).
   thread_local std::vector<double> scratch;
   const size_t stride = size_t(d) + 2;
