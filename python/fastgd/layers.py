@@ -78,6 +78,9 @@ class Layer:
 
     #: Number of input features the layer requires, or None for elementwise layers (any width).
     in_features: int | None = None
+    #: Train mode (True, the default) or eval mode, as ``torch.nn.Module.training``: layers such
+    #: as ``Dropout`` and ``BatchNorm1d`` behave differently in the two. Set by ``train``/``eval``.
+    training: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -101,6 +104,23 @@ class Layer:
     def parameters(self) -> list[Parameter]:
         """The layer's trainable ``Parameter`` objects (shared, not copies); ``[]`` by default."""
         return []
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Persistent state that is not trained (e.g. ``BatchNorm1d``'s running statistics),
+        by name: saved and restored with the net, updated in place; ``{}`` by default."""
+        return {}
+
+    def train(self, mode: bool = True) -> Layer:
+        """Set train mode (``mode=True``) or eval mode, as ``torch.nn.Module.train``; returns
+        ``self``."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"train: mode must be True or False, got {mode!r}")
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> Layer:
+        """Set eval mode (``train(False)``); returns ``self``."""
+        return self.train(False)
 
     def zero_grad(self) -> None:
         """Set the gradient of every parameter to zero, in place."""

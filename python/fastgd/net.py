@@ -105,6 +105,30 @@ class Net(Layer):
         """All trainable parameters in layer order (shared objects; a shared layer counts once)."""
         return [p for _, p in self.named_parameters()]
 
+    def train(self, mode: bool = True) -> Net:
+        """Train mode (``mode=True``) or eval mode for the net and every layer in it, as
+        ``torch.nn.Module.train``; returns ``self``. ``fit`` and ``Trainer.step`` train in train
+        mode, ``predict``/``evaluate`` run in eval mode, and both restore the mode they found.
+
+        Example:
+            >>> net.eval().training
+            False
+        """
+        super().train(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def eval(self) -> Net:
+        """Eval mode (``train(False)``) for the net and every layer; returns ``self``."""
+        return self.train(False)
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Every layer's persistent buffers, named ``"<layer index>.<name>"`` like
+        ``named_parameters`` (e.g. ``"1.running_mean"``)."""
+        return {f"{i}.{name}": b for i, layer in enumerate(self.layers)
+                for name, b in layer.buffers().items()}
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         """``[("0.W", W), ("0.b", b), ("2.W", ...), ...]``: ``"<layer index>.<name>"``.
 
