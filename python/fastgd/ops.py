@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from ._core import (
+    adagrad_step,
     adam_step,
     bce_with_logits,
     leaky_relu,
@@ -24,8 +25,11 @@ from ._core import (
     linear_forward,
     mse,
     mse_gradient,
+    nadam_step,
+    radam_step,
     relu,
     relu_backward,
+    rmsprop_step,
     sgd_step,
     sigmoid,
     sigmoid_backward,
@@ -36,6 +40,7 @@ from ._core import (
 )
 
 __all__ = [
+    "adagrad_step",
     "adam_step",
     "bce_with_logits",
     "leaky_relu",
@@ -44,8 +49,11 @@ __all__ = [
     "linear_forward",
     "mse",
     "mse_gradient",
+    "nadam_step",
+    "radam_step",
     "relu",
     "relu_backward",
+    "rmsprop_step",
     "sgd_step",
     "sigmoid",
     "sigmoid_backward",
