@@ -269,7 +269,8 @@ class Trainer:
         def closure() -> float:
             return self._backprop(X, y, w)
 
-        return float(self.optimizer.step(closure))
+        lbfgs: optim.LBFGS = self.optimizer  # type: ignore[assignment]
+        return float(lbfgs.step(closure))
 
     def _backprop(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Forward, loss and backward layer by layer (gradients overwritten), no update."""
