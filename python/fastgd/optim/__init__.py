@@ -20,6 +20,7 @@ from .adam import Adam, AdamW
 from .base import Optimizer
 from .clip import clip_grad_norm
 from .groups import param_groups
+from .lbfgs import LBFGS
 from .nadam import NAdam
 from .radam import RAdam
 from .registry import OPTIMIZERS, get_optimizer
@@ -31,6 +32,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "LBFGS",
     "NAdam",
     "Optimizer",
     "RAdam",

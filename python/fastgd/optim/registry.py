@@ -7,6 +7,7 @@ from typing import Any
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .base import Optimizer, ParamsT
+from .lbfgs import LBFGS
 from .nadam import NAdam
 from .radam import RAdam
 from .rmsprop import RMSprop
@@ -24,6 +25,7 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
     "nadam": NAdam,
     "radam": RAdam,
 }
+OPTIMIZERS["lbfgs"] = LBFGS
 
 
 def get_optimizer(
