@@ -341,8 +341,12 @@ def tol_rmsprop(inputs, outputs):
             a = _abs(outputs[3])
         var = _abs(outputs[2] - (0 if kw["grad_avg"] is None else np.asarray(outputs[3], np.float64) ** 2))
         avg = np.sqrt(var) + eps
-        if kw["grad_avg"] is not None:  # sqrt(s - a²) is ill-conditioned where s ~ a²
-            kappa = 1 + (s + a * a) / (2 * np.sqrt(var) * avg + np.finfo(np.float64).tiny)
+        if kw["grad_avg"] is not None:  # sqrt(s - a²) is ill-conditioned where s ~ a²:
+            # s - a² is off by ~u(s + a²), its sqrt by that / (2 sqrt(s - a²)), at most sqrt(u(s + a²))
+            u = np.finfo(np.asarray(kw["param"]).dtype).eps
+            dav = np.minimum((s + a * a) / (2 * np.sqrt(var) + np.finfo(np.float64).tiny),
+                             np.sqrt((s + a * a) / u))
+            kappa = 1 + dav / avg
         q = np.nan_to_num(g / avg * kappa, posinf=0.0)
     if not kw["momentum"]:
         return [(p + lr * q) * 8, None, s * 4, ga_mag, None]
@@ -1105,7 +1109,9 @@ def test_net_forward_backward_fuzz(built, data):
 # ------------------------------------------------------------------------- Trainer.step
 
 OPTIMIZERS = [("sgd", {"lr": 0.1}), ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
-              ("adam", {"lr": 0.01}), ("adamw", {"lr": 0.01, "weight_decay": 0.1})]
+              ("adam", {"lr": 0.01}), ("adamw", {"lr": 0.01, "weight_decay": 0.1}),
+              ("rmsprop", {"lr": 0.01, "momentum": 0.9, "centered": True}), ("adagrad", {"lr": 0.1}),
+              ("nadam", {"lr": 0.01}), ("radam", {"lr": 0.01, "weight_decay": 0.1})]
 
 
 def valid_targets(draw, rng, loss, n, k, dtype):

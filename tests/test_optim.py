@@ -760,6 +760,11 @@ def torch_params(tnet):
     return [t.detach().numpy().T if t.ndim == 2 else t.detach().numpy() for t in tnet.parameters()]
 
 
+def fused_tol(dtype):
+    """The fused engine vs the layer-by-layer path: the same kernels, sums maybe in another order."""
+    return dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-13)
+
+
 def net_tol(dtype):
     return dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-11)
 
@@ -775,10 +780,14 @@ NET_CASES = [(i, n, kw) for i, (n, kw) in zip(IDS, CASES, strict=True) if not kw
 @pytest.mark.parametrize(("name", "kwargs"), [c[1:] for c in NET_CASES], ids=[c[0] for c in NET_CASES])
 def test_small_net_25_steps_match_torch(name, kwargs, dtype):
     """Each framework computes its own gradients (MSE of a small tanh net) and steps its own
-    optimizer: the weights agree after every one of 25 steps, and so does the final state."""
+    optimizer, fastgd both layer by layer and fused (Trainer.step as one C++ call): the weights
+    agree after every one of 25 steps, and so does the final state."""
     torch = pytest.importorskip("torch")
     net, tnet = small_net(dtype)
+    fnet, _ = small_net(dtype)
     opt = CLASSES[name](net.parameters(), **kwargs)
+    fopt = CLASSES[name](fnet.parameters(), **kwargs)
+    trainer = fastgd.Trainer(fnet, loss="mse", optimizer=fopt)
     topt = torch_class(name)(tnet.parameters(), **kwargs)
     rng = np.random.default_rng(7)
     for step in range(25):
@@ -788,11 +797,22 @@ def test_small_net_25_steps_match_torch(name, kwargs, dtype):
         _, dout = fastgd.ops.mse(net.forward(X), y)
         net.backward(dout)
         opt.step()
+        trainer.step(X, y)
         topt.zero_grad()
         torch.nn.functional.mse_loss(tnet(torch.from_numpy(X)), torch.from_numpy(y)).backward()
         topt.step()
-        for p, t in zip(net.parameters(), torch_params(tnet), strict=True):
+        for p, q, t in zip(net.parameters(), fnet.parameters(), torch_params(tnet), strict=True):
             np.testing.assert_allclose(p.data, t, **net_tol(dtype), err_msg=f"step {step}")
+            np.testing.assert_allclose(q.data, p.data, **fused_tol(dtype), err_msg=f"fused, step {step}")
+    assert trainer._fused, "the Trainer's step was not fused"
+    fused_state = fopt.state_dict()["state"]
+    for i, p in enumerate(net.parameters()):
+        assert set(fused_state.get(i, {})) == set(opt.state.get(p, {}))
+        for key, value in fused_state.get(i, {}).items():
+            if key in SCALAR_KEYS:
+                assert value == opt.state[p][key], key
+            else:
+                np.testing.assert_allclose(value, opt.state[p][key], **fused_tol(dtype), err_msg=key)
     for p, t in zip(net.parameters(), tnet.parameters(), strict=True):
         ours, theirs = opt.state.get(p, {}), torch_state(topt, t)
         assert set(ours) == set(theirs)
@@ -954,3 +974,126 @@ def test_param_groups_train_like_torch_with_the_same_groups():
         topt.step()
     for p, t in zip(net.parameters(), torch_params(tnet), strict=True):
         np.testing.assert_allclose(p.data, t, **net_tol(np.float64))
+
+
+# --------------------------------------------------------------- parameter groups, fused
+
+
+GROUP_HYPER = {  # (common, second group's own, an option edited in the first group mid-run)
+    "sgd": ({"lr": 0.05, "momentum": 0.9}, {"lr": 0.02, "nesterov": True}, ("momentum", 0.5)),
+    "adam": ({"lr": 0.01}, {"lr": 0.005, "betas": (0.8, 0.99), "amsgrad": True}, ("betas", (0.5, 0.9))),
+    "adamw": ({"lr": 0.01}, {"lr": 0.02, "eps": 1e-6}, ("weight_decay", 0.3)),
+    "rmsprop": ({"lr": 0.01, "momentum": 0.5}, {"lr": 0.005, "centered": True, "alpha": 0.9},
+                ("alpha", 0.8)),
+    "adagrad": ({"lr": 0.1}, {"lr": 0.05, "lr_decay": 0.1}, ("eps", 1e-3)),
+    "nadam": ({"lr": 0.01}, {"lr": 0.02, "betas": (0.8, 0.9), "momentum_decay": 0.01},
+              ("momentum_decay", 0.02)),
+    "radam": ({"lr": 0.01}, {"lr": 0.02, "betas": (0.8, 0.9), "decoupled_weight_decay": True},
+              ("betas", (0.7, 0.95))),
+}
+
+
+@pytest.mark.parametrize("layout", ["param_groups", "per_layer"])
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_groups_run_fused_and_equal_layer_by_layer_and_torch(name, layout):
+    """Two groups with their own hyper-parameters, in the fused step: param_groups(net) (weights
+    vs biases, interleaved in the net's order) and one group per layer. An lr and another option
+    edited between steps reach the next fused step without rebuilding the engine."""
+    torch = pytest.importorskip("torch")
+    common, own, (edit_key, edit_value) = GROUP_HYPER[name]
+    rng = np.random.default_rng(11)
+    nets = [small_net(np.float64, seed=5)[0] for _ in range(2)]
+    _, tnet = small_net(np.float64, seed=5)
+    tparams = list(tnet.parameters())
+
+    def groups(ps):
+        if layout == "param_groups":
+            first, second = [ps[0], ps[2]], [ps[1], ps[3]]
+        else:
+            first, second = ps[:2], ps[2:]
+        return [{"params": first, "weight_decay": 0.1}, {"params": second, "weight_decay": 0.0, **own}]
+
+    trainers = []
+    for net, fused in zip(nets, (True, False), strict=True):
+        ps = optim.param_groups(net, weight_decay=0.1) if layout == "param_groups" else None
+        gs = groups(net.parameters())
+        if ps is not None:  # param_groups gives the weights/biases split of groups()
+            assert [[id(p) for p in g["params"]] for g in ps] == [[id(p) for p in g["params"]] for g in gs]
+        trainers.append(fastgd.Trainer(net, loss="mse", optimizer=CLASSES[name](gs, **common), fused=fused))
+    topt = torch_class(name)(groups(tparams), **common)
+    engine = None
+    for step in range(12):
+        if step == 4:
+            for group in [t.optimizer.param_groups[1] for t in trainers] + [topt.param_groups[1]]:
+                group["lr"] *= 0.5  # a schedule
+        if step == 7:
+            for group in [t.optimizer.param_groups[0] for t in trainers] + [topt.param_groups[0]]:
+                group[edit_key] = edit_value
+        X, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 3))
+        losses = [t.step(X, y) for t in trainers]
+        topt.zero_grad()
+        torch.nn.functional.mse_loss(tnet(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        topt.step()
+        assert losses[0] == pytest.approx(losses[1], rel=1e-11)
+        fused_step = trainers[0]._fused
+        assert fused_step and fused_step.engine.num_groups == 2
+        engine = engine or fused_step.engine
+        assert fused_step.engine is engine  # never rebuilt
+        for p, q, t in zip(*(n.parameters() for n in nets), torch_params(tnet), strict=True):
+            np.testing.assert_allclose(p.data, q.data, **fused_tol(np.float64), err_msg=f"step {step}")
+            np.testing.assert_allclose(q.data, t, **net_tol(np.float64), err_msg=f"step {step}")
+    sd = [t.optimizer.state_dict() for t in trainers]
+    assert sd[0]["param_groups"] == sd[1]["param_groups"]
+    for i, entry in sd[1]["state"].items():
+        assert set(entry) == set(sd[0]["state"][i])
+        for key, value in entry.items():
+            np.testing.assert_allclose(sd[0]["state"][i][key], value, **fused_tol(np.float64))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "nadam", "radam"])
+def test_fused_state_dict_round_trip_resumes_bit_identically(name):
+    """A fused Trainer's optimizer state (flat buffers, the step and NAdam's mu_product kept by
+    the engine) saved mid-run and loaded into a fresh fused Trainer continues bit-identically."""
+    kwargs = dict(CASES[[n for n, _ in CASES].index(name)][1])
+    rng = np.random.default_rng(12)
+    batches = [(rng.standard_normal((8, 4)).astype(np.float32), rng.standard_normal((8, 3)).astype(np.float32))
+               for _ in range(8)]
+    net = fastgd.Net([fastgd.Linear(4, 6), fastgd.Tanh(), fastgd.Linear(6, 3)], dtype="float32", seed=1)
+    trainer = fastgd.Trainer(net, loss="mse", optimizer=CLASSES[name](net.parameters(), **kwargs))
+    for X, y in batches[:4]:
+        trainer.step(X, y)
+    sd = trainer.optimizer.state_dict()
+    assert all(entry["step"] == 4 for entry in sd["state"].values())
+    net2 = net.copy()
+    trainer2 = fastgd.Trainer(net2, loss="mse", optimizer=CLASSES[name](net2.parameters(), lr=1.0))
+    trainer2.optimizer.load_state_dict(sd)
+    for X, y in batches[4:]:
+        assert trainer.step(X, y) == trainer2.step(X, y)
+    assert trainer._fused and trainer2._fused
+    for p, q in zip(net.parameters(), net2.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda e, c: e.set_update("lion", {"lr": 0.1}, {}, {}, c), ValueError, "unknown optimizer 'lion'"),
+    (lambda e, c: e.set_update("radam", {"lr": 0.1}, {}, {}, c), ValueError, "needs hyper-parameter 'beta1'"),
+    (lambda e, c: e.set_update("adagrad", {"lr": 0.1, "lr_decay": 0, "weight_decay": 0, "eps": 1e-10}, {}, {}, c),
+     ValueError, "adagrad needs a sum state array"),
+    (lambda e, c: e.set_update("adagrad", {"lr": 0.1, "lr_decay": 0, "weight_decay": 0, "eps": 1e-10},
+                               {"sum": np.zeros(3)}, {}, c), ValueError, r"sum must have shape \(23,\)"),
+    (lambda e, c: e.set_update("adagrad", {"lr": "x"}, {}, {}, c), TypeError, "hyper-parameter 'lr' must be a number"),
+    (lambda e, c: e.set_update("nadam", {"lr": 0.1, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0,
+                                         "momentum_decay": 4e-3, "decoupled": 0},
+                               {"exp_avg": np.zeros(23), "exp_avg_sq": np.zeros(23)}, {"mu_product": 1.0}, c),
+     TypeError, "scalar 'mu_product' must be a float64 array of shape"),
+    (lambda e, c: e.set_update("nadam", {"lr": 0.1, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0,
+                                         "momentum_decay": 4e-3, "decoupled": 0},
+                               {"exp_avg": np.zeros(23), "exp_avg_sq": np.zeros(23)}, {}, c),
+     ValueError, "nadam needs a mu_product scalar"),
+])
+def test_engine_set_update_refuses_bad_units(call, error, message):
+    """Engine.set_update (the generic binding of the update registry) names what is wrong."""
+    e = fastgd._core.Engine("float64", [("linear", 4, 3, 0, 12), ("tanh",), ("linear", 3, 2, 15, 21)], "mse", 4)
+    e.bind(np.zeros(23), np.zeros(23))
+    with pytest.raises(error, match=message):
+        call(e, np.zeros((), np.int64))

@@ -60,6 +60,10 @@ class Engine:
         """
         The ops' random stream: seed, and the step counter (advanced once per training step).
         """
+    def set_update(self, name: str, hyper: dict, state: dict, scalars: dict, counter: typing.Any, offset: typing.SupportsInt | typing.SupportsIndex = 0, size: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
+        """
+        Any optimizer of the update registry by name ('sgd', 'adam', 'rmsprop', 'adagrad', 'nadam', 'radam') over the whole buffer (replacing all groups) or, given offset/size, one more group.
+        """
     def set_sgd(self, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, weight_decay: typing.SupportsFloat | typing.SupportsIndex, momentum_buffer: typing.Any, counter: typing.Any, offset: typing.SupportsInt | typing.SupportsIndex = 0, size: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         """
         SGD over the whole buffer (replacing all groups) or, given offset/size, one more group.

@@ -132,7 +132,8 @@ class Trainer:
         l2: weight penalty: the loss gains ``½·l2·Σ‖W‖²`` over the weight matrices
             (``net.regularized_parameters()``: not biases), the gradients ``l2·W``.
         fused: run each step as one C++ call when the net has only built-in layers, the loss is
-            built in and the optimizer is SGD/Adam/AdamW with one parameter group (the default);
+            built in and the optimizer is one of ``fastgd.optim``'s (not LBFGS; any parameter
+            groups that each hold whole parameters, without ``maximize``) (the default);
             False forces the layer-by-layer path. Both give the same results to float tolerance.
             While fused, the net's parameters live in one flat buffer (``.data``/``.grad`` are
             views: edit them in place) and so does the optimizer's state.
