@@ -165,12 +165,16 @@ class FusedStep:
     def __init__(self, net: Any, loss: Loss, optimizer: Any, clip_norm: float | None,
                  grad_slots: int = 0) -> None:
         opt_kind = type(optimizer)
-        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW):
+        # LBFGS steps itself through closures: the engine gives it loss and gradients only
+        closure = opt_kind is optim.LBFGS
+        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW) and not closure:
             raise NotFusable(f"optimizer {opt_kind.__name__}")
         if type(loss) not in LOSS_SPECS:
             raise NotFusable(f"loss {loss!r}")
         params = net.parameters()
-        self.groups = self._split_groups(optimizer.param_groups, params)
+        if closure and [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in params]:
+            raise NotFusable("LBFGS does not hold exactly the net's parameters")
+        self.groups = [] if closure else self._split_groups(optimizer.param_groups, params)
         if any(g.group.get("maximize") for g in self.groups):
             raise NotFusable("maximize")
         if net.in_features is None:
@@ -181,8 +185,9 @@ class FusedStep:
         self.engine = _core.Engine(str(net.dtype), ops, loss_spec, net.in_features)
         self.engine.bind(self.data, self.grad)
         self.optimizer, self.params = optimizer, params
-        self.group = self.groups[0].group
-        self.counter = self.groups[0].counter  # the first group's step count (one group: all)
+        self.group = self.groups[0].group if self.groups else optimizer.param_groups[0]
+        # the first group's step count (one group: all)
+        self.counter = self.groups[0].counter if self.groups else np.zeros((), np.int64)
         self._adam = opt_kind is not optim.SGD
         for g in self.groups:
             self._adopt_state(g, opt_kind)
