@@ -1,5 +1,8 @@
-"""softmax, softmax_cross_entropy, bce_with_logits, mse, mse_gradient."""
+"""softmax, softmax_cross_entropy, bce_with_logits, mse, l1, huber, smooth_l1, poisson_nll, mse_gradient;
+sample and class weights; the fastgd.losses objects."""
 
+import json
+import math
 import warnings
 
 import fastgd as fg
@@ -507,3 +510,201 @@ def test_loss_kernels_empty_batch_is_nan():
     for fn in (ops.l1, ops.huber, ops.smooth_l1, ops.poisson_nll, ops.mse):
         assert np.isnan(fn(e, e)[0]) and np.isnan(fn(e, e, sample_weight=np.zeros(0))[0])
     assert np.isnan(ops.softmax_cross_entropy(e, np.zeros(0, int), weight=np.ones(3))[0])
+
+
+# ------------------------------------------------------------------ fastgd.losses objects
+
+def _loss_cases(dtype):
+    """(fastgd loss, torch module with reduction="none", target kind) with non-default options."""
+    torch = _torch()
+    nn = torch.nn
+    w3 = [0.5, 2.0, 1.0]
+    tdt = torch.float32 if dtype == np.float32 else torch.float64
+    return {
+        "mse": (fg.losses.MSELoss(), nn.MSELoss(reduction="none"), "real"),
+        "l1": (fg.losses.L1Loss(), nn.L1Loss(reduction="none"), "real"),
+        "huber": (fg.losses.HuberLoss(delta=0.3), nn.HuberLoss(delta=0.3, reduction="none"), "real"),
+        "smooth_l1": (fg.losses.SmoothL1Loss(beta=2.0), nn.SmoothL1Loss(beta=2.0, reduction="none"), "real"),
+        "poisson_nll": (fg.losses.PoissonNLLLoss(full=True), nn.PoissonNLLLoss(full=True, reduction="none"), "counts"),
+        "poisson_rates": (fg.losses.PoissonNLLLoss(log_input=False, eps=1e-4),
+                          nn.PoissonNLLLoss(log_input=False, eps=1e-4, reduction="none"), "counts"),
+        "cross_entropy": (fg.losses.CrossEntropyLoss(weight=w3, label_smoothing=0.1),
+                          nn.CrossEntropyLoss(weight=torch.tensor(w3, dtype=tdt), label_smoothing=0.1,
+                                              reduction="none"), "labels"),
+        "cross_entropy_probs": (fg.losses.CrossEntropyLoss(weight=w3, label_smoothing=0.1),
+                                nn.CrossEntropyLoss(weight=torch.tensor(w3, dtype=tdt), label_smoothing=0.1,
+                                                    reduction="none"), "probs"),
+        "bce_with_logits": (fg.losses.BCEWithLogitsLoss(pos_weight=[3.0, 0.5, 1.0]),
+                            nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0, 0.5, 1.0], dtype=tdt), reduction="none"),
+                            "binary"),
+    }
+
+
+def _targets(rng, kind, n, k, dtype):
+    if kind == "labels":
+        return rng.integers(0, k, n)
+    if kind == "probs":
+        t = rng.random((n, k)).astype(dtype)
+        return t / t.sum(1, keepdims=True)
+    if kind == "counts":
+        return rng.poisson(2.0, (n, k)).astype(dtype)
+    if kind == "binary":
+        return (rng.random((n, k)) > 0.5).astype(dtype)
+    return rng.standard_normal((n, k)).astype(dtype)
+
+
+@pytest.mark.parametrize("case", ["mse", "l1", "huber", "smooth_l1", "poisson_nll", "poisson_rates", "cross_entropy",
+                                  "cross_entropy_probs", "bce_with_logits"])
+def test_loss_objects_match_torch_with_and_without_sample_weight(rng, dtype, case):
+    torch = _torch()
+    loss, module, kind = _loss_cases(dtype)[case]
+    n, k = 10, 3
+    pred = rng.standard_normal((n, k)).astype(dtype)
+    if case == "poisson_rates":
+        pred = np.abs(pred) + 0.05
+    y = loss.check_targets(_targets(rng, kind, n, k, dtype), (n, k), np.dtype(dtype))
+    s = rng.random(n).astype(dtype)
+    s[3] = 0
+    for sw in (None, s):
+        value, d = loss(pred, y, sample_weight=sw)
+        assert isinstance(value, float) and d.dtype == dtype
+        pt = torch.tensor(pred, requires_grad=True)
+        per = module(pt, torch.tensor(y))
+        if sw is None and case.startswith("cross_entropy") and kind == "labels":
+            want = per.sum() / loss.total_weight(y)
+        elif sw is None:
+            want = per.mean()
+        else:
+            per = per.mean(dim=1) if per.ndim == 2 else per
+            want = (torch.tensor(sw) * per).sum() / loss.total_weight(y, sw)
+        want.backward()
+        np.testing.assert_allclose(value, want.item(), rtol=1e-5 if dtype == np.float32 else 1e-10)
+        np.testing.assert_allclose(d, pt.grad.numpy(), **_tol(dtype))
+    # the torch module with its default reduction gives the unweighted value too
+    torch_mean = type(module)(**{a: getattr(module, a) for a in ("delta", "beta", "log_input", "full", "eps",
+                                                                 "label_smoothing") if hasattr(module, a)},
+                              **({"weight": module.weight} if getattr(module, "weight", None) is not None else {}),
+                              **({"pos_weight": module.pos_weight} if getattr(module, "pos_weight", None) is not None
+                                 else {}))
+    np.testing.assert_allclose(loss(pred, y)[0], torch_mean(torch.tensor(pred), torch.tensor(y)).item(),
+                               rtol=1e-5 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("name,cls", [("mse", "MSELoss"), ("l1", "L1Loss"), ("huber", "HuberLoss"),
+                                      ("smooth_l1", "SmoothL1Loss"), ("poisson_nll", "PoissonNLLLoss"),
+                                      ("cross_entropy", "CrossEntropyLoss"), ("bce_with_logits", "BCEWithLogitsLoss")])
+def test_get_loss_names_and_config_round_trip(name, cls):
+    loss = fg.losses.get_loss(name)
+    assert type(loss).__name__ == cls and loss.name == name and loss.config() == {}
+    options = {"huber": dict(delta=0.25), "smooth_l1": dict(beta=0.0), "poisson_nll": dict(log_input=False, eps=0.1),
+               "cross_entropy": dict(weight=[1.0, 2.0], label_smoothing=0.05),
+               "bce_with_logits": dict(pos_weight=[2.0])}.get(name, {})
+    configured = fg.losses.get_loss(name, **options)
+    assert configured.config() == options
+    again = fg.losses.get_loss(name, **json.loads(json.dumps(configured.config())))
+    assert again.config() == options and repr(again) == repr(configured)
+
+
+@pytest.mark.parametrize("make,exc,pattern", [
+    (lambda: fg.losses.HuberLoss(delta=0), ValueError, r"HuberLoss: delta must be a finite number > 0, got 0.0"),
+    (lambda: fg.losses.HuberLoss(delta="1"), TypeError, r"delta must be a number, got str"),
+    (lambda: fg.losses.SmoothL1Loss(beta=-0.5), ValueError, r"SmoothL1Loss: beta must be a finite number >= 0"),
+    (lambda: fg.losses.PoissonNLLLoss(log_input=1), TypeError, r"log_input must be True or False"),
+    (lambda: fg.losses.PoissonNLLLoss(eps=math.nan), ValueError, r"eps must be a finite number >= 0, got nan"),
+    (lambda: fg.losses.CrossEntropyLoss(label_smoothing=1.5), ValueError, r"label_smoothing must be in \[0, 1\]"),
+    (lambda: fg.losses.CrossEntropyLoss(weight=[1.0, -1.0]), ValueError, r"weight must be finite and >= 0"),
+    (lambda: fg.losses.CrossEntropyLoss(weight=[[1.0, 2.0]]), ValueError, r"weight must be a 1-D vector"),
+    (lambda: fg.losses.CrossEntropyLoss(weight=["a"]), TypeError, r"weight must hold numbers"),
+    (lambda: fg.losses.BCEWithLogitsLoss(pos_weight=[math.nan]), ValueError, r"pos_weight must be finite"),
+    (lambda: fg.losses.get_loss("huber", beta=1.0), TypeError, r"beta"),
+    (lambda: fg.losses.get_loss(fg.losses.L1Loss(), delta=1.0), TypeError, r"options \['delta'\]"),
+    (lambda: fg.losses.CrossEntropyLoss(weight=[1.0, 2.0]).check_targets(np.zeros(4, int), (4, 3), np.float64),
+     ValueError, r"weight has 2 class weights, the net has 3 outputs"),
+    (lambda: fg.losses.BCEWithLogitsLoss(pos_weight=[1.0, 2.0]).check_targets(np.zeros((4, 3)), (4, 3), np.float64),
+     ValueError, r"pos_weight has 2 entries, the net has 3 outputs"),
+    (lambda: fg.losses.L1Loss()(np.ones((3, 1)), np.ones((3, 1)), sample_weight=np.ones(2)), ValueError,
+     r"sample_weight must have shape \(3,\)"),
+    (lambda: fg.losses.CrossEntropyLoss()(np.ones((3, 2)), np.zeros(3, int), sample_weight=np.array([1, -1, 1])),
+     ValueError, r"sample_weight must be finite and >= 0, got -1.0 at index 1"),
+])
+def test_loss_objects_refuse_bad_arguments(make, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        make()
+
+
+def test_loss_objects_without_options_are_the_plain_kernels(rng, dtype):
+    """No sample_weight and default options: exactly the unweighted kernels (bit-identical)."""
+    pred = rng.standard_normal((8, 3)).astype(dtype)
+    y = rng.integers(0, 3, 8)
+    t = (rng.random((8, 3)) > 0.5).astype(dtype)
+    for got, want in [(fg.losses.CrossEntropyLoss()(pred, y), ops.softmax_cross_entropy(pred, y)),
+                      (fg.losses.BCEWithLogitsLoss()(pred, t), ops.bce_with_logits(pred, t)),
+                      (fg.losses.MSELoss()(pred, t), ops.mse(pred, t))]:
+        assert got[0] == want[0]
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_total_weight_combines_batches_into_the_whole_batch_loss(rng):
+    loss = fg.losses.CrossEntropyLoss(weight=[1.0, 4.0, 0.5])
+    z, y, s = rng.standard_normal((12, 3)), rng.integers(0, 3, 12), rng.random(12)
+    whole = loss(z, y, sample_weight=s)[0]
+    parts = [(loss(z[i:i + 5], y[i:i + 5], sample_weight=s[i:i + 5])[0], loss.total_weight(y[i:i + 5], s[i:i + 5]))
+             for i in range(0, 12, 5)]
+    np.testing.assert_allclose(sum(v * w for v, w in parts) / sum(w for _, w in parts), whole, rtol=1e-12)
+    assert fg.losses.L1Loss().total_weight(np.zeros(4)) == 4.0
+
+
+@pytest.mark.parametrize("loss", [fg.losses.CrossEntropyLoss(weight=[1.0, 3.0, 0.5], label_smoothing=0.2),
+                                  fg.losses.HuberLoss(delta=0.5), "l1", "smooth_l1", "poisson_nll",
+                                  fg.losses.BCEWithLogitsLoss(pos_weight=[2.0])], ids=repr)
+def test_trainer_step_with_new_losses_equals_torch_step(rng, loss):
+    """One SGD step through Trainer (the fused flag on: these losses take the layer-by-layer path)
+    equals the same step in torch."""
+    torch = _torch()
+    lossobj = fg.losses.get_loss(loss)
+    k = 3 if lossobj.name in ("cross_entropy",) else (1 if lossobj.name == "bce_with_logits" else 2)
+    X = rng.standard_normal((16, 4))
+    if lossobj.name == "cross_entropy":
+        y = rng.integers(0, 3, 16)
+    elif lossobj.name == "bce_with_logits":
+        y = (rng.random(16) > 0.5).astype(np.float64)
+    elif lossobj.name == "poisson_nll":
+        y = rng.poisson(2.0, (16, k)).astype(np.float64)
+    else:
+        y = rng.standard_normal((16, k))
+    net = fg.Net([fg.Linear(4, 5), fg.Tanh(), fg.Linear(5, k)], dtype="float64", seed=3)
+    params = [p.data for p in net.parameters()]  # W1, b1, W2, b2 with W as (in, out)
+    tnet = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, k)).double()
+    with torch.no_grad():
+        for tp, p in zip(tnet.parameters(), params):
+            tp.copy_(torch.tensor(p.T if p.ndim == 2 else p))
+    trainer = fg.Trainer(net, loss=lossobj, optimizer="sgd", lr=0.1, fused=True)
+    value = trainer.step(X, y)
+    tm = {"cross_entropy": lambda: torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64),
+                                                             label_smoothing=0.2),
+          "huber": lambda: torch.nn.HuberLoss(delta=0.5), "l1": torch.nn.L1Loss, "smooth_l1": torch.nn.SmoothL1Loss,
+          "poisson_nll": torch.nn.PoissonNLLLoss,
+          "bce_with_logits": lambda: torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0], dtype=torch.float64))}
+    opt = torch.optim.SGD(tnet.parameters(), lr=0.1)
+    out = tnet(torch.tensor(X))
+    yt = torch.tensor(y.reshape(-1, 1) if lossobj.name == "bce_with_logits" else y)
+    tl = tm[lossobj.name]()(out, yt)
+    tl.backward()
+    opt.step()
+    np.testing.assert_allclose(value, tl.item(), rtol=1e-10)
+    for tp, p in zip(tnet.parameters(), net.parameters()):
+        q = tp.detach().numpy()
+        np.testing.assert_allclose(p.data, q.T if q.ndim == 2 else q, rtol=1e-9, atol=1e-12)
+
+
+def test_save_load_keeps_the_loss_arguments(tmp_path, rng):
+    net = fg.Net([fg.Linear(3, 4)], dtype="float32", seed=0)
+    X, y = rng.standard_normal((20, 3)).astype(np.float32), rng.integers(0, 4, 20)
+    loss = fg.losses.CrossEntropyLoss(weight=[1.0, 2.0, 3.0, 0.5], label_smoothing=0.1)
+    net.fit(X, y, loss=loss, epochs=1, batch_size=10, progress=False)
+    net.save(tmp_path / "m.npz")
+    back = fg.Net.load(tmp_path / "m.npz")
+    assert type(back.loss) is fg.losses.CrossEntropyLoss and back.loss.config() == loss.config()
+    net.loss = fg.losses.HuberLoss(delta=0.2)
+    net.save(tmp_path / "h.npz")
+    assert repr(fg.Net.load(tmp_path / "h.npz").loss) == "HuberLoss(delta=0.2)"
