@@ -658,8 +658,7 @@ def test_total_weight_combines_batches_into_the_whole_batch_loss(rng):
                                   fg.losses.HuberLoss(delta=0.5), "l1", "smooth_l1", "poisson_nll",
                                   fg.losses.BCEWithLogitsLoss(pos_weight=[2.0])], ids=repr)
 def test_trainer_step_with_new_losses_equals_torch_step(rng, loss):
-    """One SGD step through Trainer (the fused flag on: these losses take the layer-by-layer path)
-    equals the same step in torch."""
+    """One fused SGD step through Trainer (the engine's loss units) equals the same step in torch."""
     torch = _torch()
     lossobj = fg.losses.get_loss(loss)
     k = 3 if lossobj.name in ("cross_entropy",) else (1 if lossobj.name == "bce_with_logits" else 2)
@@ -680,6 +679,7 @@ def test_trainer_step_with_new_losses_equals_torch_step(rng, loss):
             tp.copy_(torch.tensor(p.T if p.ndim == 2 else p))
     trainer = fg.Trainer(net, loss=lossobj, optimizer="sgd", lr=0.1, fused=True)
     value = trainer.step(X, y)
+    assert trainer._fused, "the fused path was not taken"
     tm = {"cross_entropy": lambda: torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 3.0, 0.5], dtype=torch.float64),
                                                              label_smoothing=0.2),
           "huber": lambda: torch.nn.HuberLoss(delta=0.5), "l1": torch.nn.L1Loss, "smooth_l1": torch.nn.SmoothL1Loss,

@@ -16,7 +16,9 @@ class Engine:
     (src/cpp/engine_ops.cpp): ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope)
     | ("sigmoid",) | ("tanh",) | ("identity",); offsets into the flat parameter buffer (b_off -1: no
     bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or (name, *numbers):
-    "mse", "cross_entropy", "bce_with_logits".
+    "mse", "l1", ("huber", delta), ("smooth_l1", beta), ("poisson_nll", log_input, full, eps),
+    "cross_entropy" | ("cross_entropy", label_smoothing, *class_weights), "bce_with_logits" |
+    ("bce_with_logits", *pos_weight).
     """
     def __init__(self, dtype: str, ops: list, loss: typing.Any, in_features: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...

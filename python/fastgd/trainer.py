@@ -197,8 +197,6 @@ class Trainer:
         """The ``FusedStep`` for this net/loss/optimizer, built on first use (False if none)."""
         if self._fused is None and self.l2:  # TODO(engine merge): the fused L2 penalty
             self._fused = False
-        if self._fused is None and self.loss.config():  # TODO(engine merge): class weights,
-            self._fused = False  # pos_weight, smoothing and delta/beta options as engine loss units
         if self._fused is None:
             from .fused import FusedStep, NotFusable
 
