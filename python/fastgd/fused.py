@@ -29,7 +29,16 @@ import numpy as np
 
 from . import _core, optim
 from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
+from .losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    Loss,
+    MSELoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+)
 from .parameter import Parameter
 
 __all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "flatten", "plan"]
@@ -55,8 +64,14 @@ LAYER_SPECS: dict[type, Callable[[Any, Offset], tuple[Any, ...]]] = {
 #: loss registry (``src/cpp/engine_losses.cpp``); raise ``NotFusable`` for unsupported options.
 LOSS_SPECS: dict[type, Callable[[Any], str | tuple[Any, ...]]] = {
     MSELoss: lambda loss: "mse",
-    CrossEntropyLoss: lambda loss: "cross_entropy",
-    BCEWithLogitsLoss: lambda loss: "bce_with_logits",
+    L1Loss: lambda loss: "l1",
+    HuberLoss: lambda loss: ("huber", loss.delta),
+    SmoothL1Loss: lambda loss: ("smooth_l1", loss.beta),
+    PoissonNLLLoss: lambda loss: ("poisson_nll", float(loss.log_input), float(loss.full), loss.eps),
+    CrossEntropyLoss: lambda loss: "cross_entropy" if loss.weight is None and not loss.label_smoothing else
+    ("cross_entropy", loss.label_smoothing, *([] if loss.weight is None else loss.weight.tolist())),
+    BCEWithLogitsLoss: lambda loss: "bce_with_logits" if loss.pos_weight is None else
+    ("bce_with_logits", *loss.pos_weight.tolist()),
 }
 
 
