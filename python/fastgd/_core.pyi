@@ -7,7 +7,7 @@ import typing
 
 import numpy
 
-__all__: list[str] = ['Engine', 'adagrad_step', 'adam_step', 'bce_with_logits', 'blas_config', 'blas_corename', 'get_num_threads', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'nadam_step', 'radam_step', 'relu', 'relu_backward', 'rmsprop_step', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'softmax', 'softmax_cross_entropy', 'tanh', 'tanh_backward']
+__all__: list[str] = ['Engine', 'adagrad_step', 'adam_step', 'bce_with_logits', 'blas_config', 'blas_corename', 'get_num_threads', 'huber', 'l1', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'nadam_step', 'poisson_nll', 'radam_step', 'relu', 'relu_backward', 'rmsprop_step', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'smooth_l1', 'softmax', 'softmax_cross_entropy', 'tanh', 'tanh_backward']
 class Engine:
     """
     The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
@@ -16,7 +16,9 @@ class Engine:
     (src/cpp/engine_ops.cpp): ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope)
     | ("sigmoid",) | ("tanh",) | ("identity",); offsets into the flat parameter buffer (b_off -1: no
     bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or (name, *numbers):
-    "mse", "cross_entropy", "bce_with_logits".
+    "mse", "l1", ("huber", delta), ("smooth_l1", beta), ("poisson_nll", log_input, full, eps),
+    "cross_entropy" | ("cross_entropy", label_smoothing, *class_weights), "bce_with_logits" |
+    ("bce_with_logits", *pos_weight).
     """
     def __init__(self, dtype: str, ops: list, loss: typing.Any, in_features: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
@@ -104,10 +106,12 @@ def adam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_
     One ``torch.optim.Adam`` (``decoupled=True``: ``AdamW``) update in place, in one pass; ``step``
     is the count after incrementing. ``max_exp_avg_sq`` given: amsgrad.
     """
-def bce_with_logits(logits: typing.Any, targets: typing.Any, *, out: typing.Any = None) -> tuple:
+def bce_with_logits(logits: typing.Any, targets: typing.Any, *, pos_weight: typing.Any = None, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean binary cross-entropy on logits, stable for any |logits|; targets of the logits' shape
     (float of the same dtype, or integer/bool 0/1). Returns ``(loss: float, (sigmoid(z) - t) / N)``.
+    pos_weight (last axis,) or (1,) as in ``torch.nn.BCEWithLogitsLoss``; sample_weight (n,) >= 0
+    weights the rows: ``sum(s_i l_i) / sum(s_i)`` with l_i the mean over row i.
     """
 def blas_config() -> str:
     """
@@ -120,6 +124,16 @@ def blas_corename() -> str:
 def get_num_threads() -> int:
     """
     The number of threads fastgd's OpenBLAS uses.
+    """
+def huber(pred: typing.Any, target: typing.Any, delta: typing.SupportsFloat | typing.SupportsIndex = 1.0, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean Huber loss (``torch.nn.HuberLoss``): ``0.5 r**2`` where ``|r| < delta`` else
+    ``delta (|r| - 0.5 delta)``, r = p - t, delta > 0; gradient ``clip(r, -delta, delta) / N``.
+    sample_weight as for mse.
+    """
+def l1(pred: typing.Any, target: typing.Any, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean absolute error and its gradient ``sign(p - t) / N`` (``torch.nn.L1Loss``); sample_weight as for mse.
     """
 def leaky_relu(Z: typing.Any, slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
@@ -153,9 +167,10 @@ def linear_forward(X: typing.Any, W: typing.Any, b: typing.Any = None, *, out: t
     Example:
         >>> Z = fastgd.ops.linear_forward(X, W, b)
     """
-def mse(pred: typing.Any, target: typing.Any, *, out: typing.Any = None) -> tuple:
+def mse(pred: typing.Any, target: typing.Any, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean squared error over all elements and its gradient: ``(mean((p - t)**2), 2 (p - t) / N)``.
+    sample_weight (n,) >= 0 weights the rows (first axis): ``sum(s_i l_i) / sum(s_i)``, l_i the row's mean.
     """
 def mse_gradient(weights: typing.Any, features: typing.Any, targets: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
@@ -170,6 +185,12 @@ def nadam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg
     the product of mu_1..mu_step (this step's included), ``mu_t = beta1*(1 - 0.5*0.96**(t*momentum_decay))``.
     ``m = lerp(m, g, 1-beta1); v = beta2*v + (1-beta2)*g*g; d = sqrt(v/(1-beta2**t)) + eps;
     p -= lr*(1-mu_t)/(1-mu_product) * g/d + lr*mu_{t+1}/(1-mu_product*mu_{t+1}) * m/d``.
+    """
+def poisson_nll(pred: typing.Any, target: typing.Any, *, log_input: bool = True, full: bool = False, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean Poisson negative log-likelihood (``torch.nn.PoissonNLLLoss``): ``exp(p) - t p`` (log_input)
+    or ``p - t log(p + eps)``; full adds Stirling's ``t log t - t + 0.5 log(2 pi t)`` where t > 1.
+    sample_weight as for mse.
     """
 def radam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_sq: typing.Any, *, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, decoupled: bool = False) -> None:
     """
@@ -211,16 +232,24 @@ def sigmoid_backward(A: typing.Any, dA: typing.Any, *, out: typing.Any = None) -
     """
     Sigmoid backward from the *output* A: ``dZ = dA * A * (1 - A)``.
     """
+def smooth_l1(pred: typing.Any, target: typing.Any, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean smooth L1 loss (``torch.nn.SmoothL1Loss``): ``0.5 r**2 / beta`` where ``|r| < beta`` else
+    ``|r| - 0.5 beta``, beta >= 0 (0: L1); gradient ``clip(r / beta, -1, 1) / N``. sample_weight as for mse.
+    """
 def softmax(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
     Row-wise softmax of logits Z (n, c) or (c,), shifted by the row max: stable for any logits.
     """
-def softmax_cross_entropy(logits: typing.Any, labels: typing.Any, *, out: typing.Any = None) -> tuple:
+def softmax_cross_entropy(logits: typing.Any, labels: typing.Any, *, weight: typing.Any = None, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean softmax cross-entropy on logits (n, c) and its gradient, in one pass per row.
     
     labels: integer class indices (n,) of any integer dtype in [0, c), or probabilities (n, c) of the
     logits' dtype. Returns ``(loss: float, dlogits)`` with ``dlogits = (softmax * sum(t) - t) / n``.
+    weight (c,) and label_smoothing in [0, 1] as in ``torch.nn.CrossEntropyLoss`` (with labels the
+    mean is divided by the sum of the labels' weights); sample_weight (n,) >= 0: the loss is
+    ``sum(s_i l_i) / sum(s_i weight[y_i])`` (probabilities: ``/ sum(s_i)``), 0 when that is 0.
     """
 def tanh(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """

@@ -33,7 +33,16 @@ import numpy as np
 
 from . import _core, optim
 from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
+from .losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    Loss,
+    MSELoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+)
 from .parameter import Parameter
 
 __all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "UPDATE_SPECS", "flatten", "plan"]
@@ -59,8 +68,14 @@ LAYER_SPECS: dict[type, Callable[[Any, Offset], tuple[Any, ...]]] = {
 #: loss registry (``src/cpp/engine_losses.cpp``); raise ``NotFusable`` for unsupported options.
 LOSS_SPECS: dict[type, Callable[[Any], str | tuple[Any, ...]]] = {
     MSELoss: lambda loss: "mse",
-    CrossEntropyLoss: lambda loss: "cross_entropy",
-    BCEWithLogitsLoss: lambda loss: "bce_with_logits",
+    L1Loss: lambda loss: "l1",
+    HuberLoss: lambda loss: ("huber", loss.delta),
+    SmoothL1Loss: lambda loss: ("smooth_l1", loss.beta),
+    PoissonNLLLoss: lambda loss: ("poisson_nll", float(loss.log_input), float(loss.full), loss.eps),
+    CrossEntropyLoss: lambda loss: "cross_entropy" if loss.weight is None and not loss.label_smoothing else
+    ("cross_entropy", loss.label_smoothing, *([] if loss.weight is None else loss.weight.tolist())),
+    BCEWithLogitsLoss: lambda loss: "bce_with_logits" if loss.pos_weight is None else
+    ("bce_with_logits", *loss.pos_weight.tolist()),
 }
 
 
@@ -200,25 +215,32 @@ class FusedStep:
     def __init__(self, net: Any, loss: Loss, optimizer: Any, clip_norm: float | None,
                  grad_slots: int = 0) -> None:
         opt_kind = type(optimizer)
-        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW) and opt_kind not in UPDATE_SPECS:
+        # LBFGS steps itself through closures: the engine gives it loss and gradients only
+        closure = opt_kind is optim.LBFGS
+        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW) and opt_kind not in UPDATE_SPECS \
+                and not closure:
             raise NotFusable(f"optimizer {opt_kind.__name__}")
         if type(loss) not in LOSS_SPECS:
             raise NotFusable(f"loss {loss!r}")
         params = net.parameters()
-        self.groups = self._split_groups(optimizer.param_groups, params)
+        if closure and [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in params]:
+            raise NotFusable("LBFGS does not hold exactly the net's parameters")
+        self.groups = [] if closure else self._split_groups(optimizer.param_groups, params)
         if any(g.group.get("maximize") for g in self.groups):
             raise NotFusable("maximize")
         if net.in_features is None:
             raise NotFusable("the net's input width is not fixed")
-        params = [p for g in self.groups for p in g.params]  # the flat buffer's order
+        if self.groups:
+            params = [p for g in self.groups for p in g.params]  # the flat buffer's order
         ops = plan(net, params)
         loss_spec = LOSS_SPECS[type(loss)](loss)
         self.data, self.grad = flatten(params, grad_slots)
         self.engine = _core.Engine(str(net.dtype), ops, loss_spec, net.in_features)
         self.engine.bind(self.data, self.grad)
         self.optimizer, self.params = optimizer, params
-        self.group = self.groups[0].group
-        self.counter = self.groups[0].counter  # the first group's step count (one group: all)
+        self.group = self.groups[0].group if self.groups else optimizer.param_groups[0]
+        # the first group's step count (one group: all)
+        self.counter = self.groups[0].counter if self.groups else np.zeros((), np.int64)
         self._kind = opt_kind
         self._adam = opt_kind is not optim.SGD  # keeps a "step" in its state
         for g in self.groups:
