@@ -1097,3 +1097,42 @@ def test_engine_set_update_refuses_bad_units(call, error, message):
     e.bind(np.zeros(23), np.zeros(23))
     with pytest.raises(error, match=message):
         call(e, np.zeros((), np.int64))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "nadam", "radam"])
+def test_names_work_in_fit_trainer_and_minimize(name):
+    """The registry names reach Net.fit, Trainer and minimize, and each descends."""
+    res = fastgd.minimize(lambda x: float((x**2).sum()), np.ones(3), grad=lambda x: 2 * x,
+                          optimizer=name, steps=300, lr=0.1)
+    assert res.fun < 1e-2 * 3
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 4)).astype(np.float32)
+    y = X @ rng.standard_normal((4, 1)).astype(np.float32)
+    net = fastgd.Net([fastgd.Linear(4, 1)], dtype="float32", seed=0)
+    history = net.fit(X, y, loss="mse", optimizer=name, epochs=15, batch_size=16, lr=0.05)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    trainer = fastgd.Trainer(net, loss="mse", optimizer=name, lr=0.01)
+    assert type(trainer.optimizer) is CLASSES[name]
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "nadam", "radam"])
+def test_checkpoint_keeps_the_new_optimizers_state(name, tmp_path):
+    """net.save(optimizer=) / Net.load(with_optimizer=True): the state (arrays, step, NAdam's
+    mu_product) comes back and training continues bit-identically."""
+    kwargs = dict(CASES[[n for n, _ in CASES].index(name)][1])
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((16, 4)), rng.standard_normal((16, 2))
+    net = fastgd.Net([fastgd.Linear(4, 3), fastgd.Tanh(), fastgd.Linear(3, 2)], dtype="float64", seed=0)
+    opt = CLASSES[name](net.parameters(), **kwargs)
+    trainer = fastgd.Trainer(net, loss="mse", optimizer=opt)
+    for _ in range(3):
+        trainer.step(X, y)
+    net.save(tmp_path / "ckpt.npz", optimizer=opt)
+    net2, opt2 = fastgd.Net.load(tmp_path / "ckpt.npz", with_optimizer=True)
+    assert type(opt2) is CLASSES[name]
+    assert opt2.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
+    trainer2 = fastgd.Trainer(net2, loss="mse", optimizer=opt2)
+    for _ in range(3):
+        assert trainer.step(X, y) == trainer2.step(X, y)
+    for p, q in zip(net.parameters(), net2.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)

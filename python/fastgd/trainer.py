@@ -126,7 +126,9 @@ class Trainer:
     Args:
         net: the ``Net`` to train.
         loss: ``"mse"``, ``"cross_entropy"``, ``"bce_with_logits"`` or a ``Loss``.
-        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, a ``fastgd.optim`` class or an instance
+        optimizer: a name of ``fastgd.optim.OPTIMIZERS`` (``"sgd"``, ``"adam"``, ``"adamw"``,
+            ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``, ``"lbfgs"``), a ``fastgd.optim``
+            class or an instance
             built over ``net.parameters()``.
         clip_norm: if given, clip the global gradient norm to it before every update.
         l2: weight penalty: the loss gains ``½·l2·Σ‖W‖²`` over the weight matrices
