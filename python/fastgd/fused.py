@@ -1,10 +1,10 @@
 """The fused training step: ``Trainer.step`` as one C++ call for nets of built-in layers.
 
 ``FusedStep`` turns a ``Net`` of built-in layers (those of ``LAYER_SPECS``), a built-in loss
-(``LOSS_SPECS``) and an optimizer of ``UPDATE_SPECS`` (``SGD``, ``Adam``, ``AdamW``,
-``RMSprop``, ``Adagrad``, ``NAdam``, ``RAdam``) into a ``fastgd._core.Engine``:
-forward, loss, backward and the update run in C++ over one flat buffer, with a workspace reused
-from step to step. The engine is a list of C++ units found by the names the two tables give
+(``LOSS_SPECS``) and an optimizer (``SGD``, ``Adam``, ``AdamW`` through the engine's own setters;
+``RMSprop``, ``Adagrad``, ``NAdam``, ``RAdam`` through ``UPDATE_SPECS``) into a
+``fastgd._core.Engine``: forward, loss, backward and the update run in C++ over one flat buffer,
+with a workspace reused from step to step. The engine is a list of C++ units found by the names the two tables give
 (``src/cpp/engine_ops.cpp``, ``engine_losses.cpp``, ``engine_updates.cpp``); a layer's
 persistent buffers (``Layer.buffers()``, e.g. running statistics) are bound by name and written
 in place, so the layer's own arrays always hold them.
