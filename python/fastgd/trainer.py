@@ -174,7 +174,8 @@ class Trainer:
         n = len(X)
         history = History()
         bar = self._progress_bar(progress, verbose)
-        everyone: list[Callback] = [history, *callbacks] + ([bar] if bar else [])
+        # History after the user's callbacks, as in Keras: what they add to logs ("lr") is kept.
+        everyone: list[Callback] = [*callbacks, history] + ([bar] if bar else [])
         steps = -(-n // batch_size)
         self.fit_params = {"epochs": int(epochs), "batch_size": batch_size, "steps": steps,
                            "samples": n, "shuffle": bool(shuffle), "seed": seed,
@@ -202,6 +203,8 @@ class Trainer:
                     else:
                         idx = order[start:start + batch_size]
                         Xb, yb = X[idx], y[idx]
+                    for cb in everyone:
+                        cb.on_batch_begin(b, {})
                     value = self.step(Xb, yb)
                     if divergence_factor is not None and (
                             not math.isfinite(value)
@@ -211,6 +214,8 @@ class Trainer:
                             value, first_loss, epoch, epochs, b, steps, X, y, divergence_factor))
                     if first_loss is None:
                         first_loss = value
+                    for cb in everyone:
+                        cb.on_batch_end(b, {"loss": value})
                     total += value * len(Xb)
                     if loss.is_classification:
                         c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
