@@ -318,3 +318,33 @@ def test_cubic_interpolate_finds_the_cubic_minimum():
     assert _cubic_interpolate(3.0, f(3.0), g(3.0), 1.5, f(1.5), g(1.5)) == pytest.approx(2.0)
     assert _cubic_interpolate(1.5, f(1.5), g(1.5), 3.0, f(3.0), g(3.0),
                               bounds=(2.5, 4.0)) == 2.5  # clipped to the bounds
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matrix_parameters_and_fortran_ordered_gradients(dtype):
+    # A 2-D parameter whose closure assigns a Fortran-ordered gradient gives the same descent as
+    # one that writes C-ordered gradients in place (the flat vector is in C order either way).
+    A = np.array([[2.0, 0.3], [0.3, 1.0]])
+    target = np.arange(6.0).reshape(2, 3)
+
+    def run(fortran):
+        W = np.zeros((2, 3), dtype=dtype)
+        opt = optim.LBFGS([W], line_search_fn="strong_wolfe", max_iter=30)
+        p = opt.params[0]
+
+        def closure():
+            R = W.astype(np.float64) - target
+            g = (A @ R).astype(dtype)
+            if fortran:
+                p.grad = np.asfortranarray(g)
+            else:
+                p.grad[...] = g
+            return 0.5 * float(np.sum(R * (A @ R)))
+
+        opt.step(closure)
+        return W
+
+    W_c, W_f = run(False), run(True)
+    assert W_f.dtype == dtype
+    np.testing.assert_array_equal(W_f, W_c)
+    np.testing.assert_allclose(W_c, target, atol=1e-4)  # (to L-BFGS's default tolerances)
