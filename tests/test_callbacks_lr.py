@@ -218,3 +218,17 @@ def test_errors_at_fit_time():
     with pytest.raises(ValueError, match="returned lr = -1.0"):
         _net().fit(X, y, epochs=1, progress=False,
                    callbacks=[LearningRateScheduler(lambda e, lr: -1.0)])
+
+
+def test_a_loop_without_batch_hooks_is_an_error_for_per_step_schedules():
+    X, y = _data()
+    net = _net()
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    cb = LearningRateScheduler(S.ExponentialLR(opt, gamma=0.9), interval="step")
+    trainer = fg.Trainer(net, loss="mse", optimizer=opt)
+    cb.set_trainer(trainer)
+    cb.on_train_begin({})
+    cb.on_epoch_begin(0, {})
+    trainer.step(X, y)  # a hand-written loop that calls no on_batch_end
+    with pytest.raises(RuntimeError, match="does not call the per-batch hooks"):
+        cb.on_epoch_end(0, {"loss": 1.0})

@@ -434,6 +434,7 @@ class LearningRateScheduler(Callback):
         self._torch_style = isinstance(scheduler, LRScheduler)
         self._step = 0
         self._epoch = 0
+        self._batches = 0
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         if self._torch_style and self.scheduler.optimizer is not self.trainer.optimizer:
@@ -469,6 +470,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch
+        self._batches = 0
         if not self._torch_style and self.interval == "epoch":
             self._set(self.scheduler(epoch, _first_lr(self.trainer)), f"Epoch {epoch + 1}")
 
@@ -477,12 +479,17 @@ class LearningRateScheduler(Callback):
             self._set(self.scheduler(self._step, _first_lr(self.trainer)), f"Step {self._step}")
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._batches += 1
         if self.interval == "step":
             if self._torch_style:
                 self._advance(f"Step {self._step}")
             self._step += 1
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.interval == "step" and self._batches == 0:
+            raise RuntimeError("LearningRateScheduler(interval='step'): this training loop does "
+                               "not call the per-batch hooks (on_batch_end), so the schedule "
+                               "would never advance; use interval='epoch' here")
         logs["lr"] = _first_lr(self.trainer)
         if self._torch_style and self.interval == "epoch":
             self._advance(f"Epoch {epoch + 1}")
