@@ -279,12 +279,16 @@ class FusedStep:
         return self.engine.step(X, y, sample_weight)
 
     def _sync_lr(self) -> None:
-        single = len(self.groups) == 1
+        if len(self.groups) == 1:  # the common case, on every step: one dict lookup
+            g = self.groups[0]
+            if g.group["lr"] != g.lr:
+                g.lr = g.group["lr"]
+                self.engine.set_lr(g.lr)
+            return
         for i, g in enumerate(self.groups):
-            lr = g.group["lr"]
-            if lr != g.lr:
-                self.engine.set_lr(lr, -1 if single else i)
-                g.lr = lr
+            if g.group["lr"] != g.lr:
+                g.lr = g.group["lr"]
+                self.engine.set_lr(g.lr, i)
 
     def loss_and_grad(self, X: np.ndarray, y: np.ndarray,
                       sample_weight: np.ndarray | None = None) -> float:
