@@ -481,6 +481,36 @@ class Net(Layer):
                      f"{'any' if self.in_features is None else self.in_features}")
         return "\n".join(lines)
 
+    # ------------------------------------------------------------------ interop (fastgd.interop)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer by name (``named_parameters`` + ``buffers``,
+        fastgd's layout), as ``torch.nn.Module.state_dict``; see ``fastgd.interop.state``."""
+        from .interop import state
+
+        return state.state_dict(self)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
+        """Copy a ``state_dict`` into the net in place; ``strict`` checks the names (shapes are
+        always checked). Returns ``(missing_keys, unexpected_keys)`` as torch's."""
+        from .interop import state
+
+        return state.load_state_dict(self, state_dict, strict=strict)
+
+    @classmethod
+    def from_torch(cls, module: Any, dtype: Any = None) -> Net:
+        """A net equal to a torch ``nn.Sequential`` (weights, buffers, mode); see
+        ``fastgd.interop.torch_io.from_torch``."""
+        from .interop import torch_io
+
+        return torch_io.from_torch(module, dtype=dtype)
+
+    def to_torch(self) -> Any:
+        """The equivalent torch ``nn.Sequential``; see ``fastgd.interop.torch_io.to_torch``."""
+        from .interop import torch_io
+
+        return torch_io.to_torch(self)
+
 
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
