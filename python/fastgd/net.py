@@ -511,6 +511,13 @@ class Net(Layer):
 
         return torch_io.to_torch(self)
 
+    def to_onnx(self, path: str | os.PathLike[str], opset: int | None = None) -> None:
+        """Write the net (in inference mode) as an ONNX model with a dynamic batch axis; see
+        ``fastgd.interop.onnx_io.to_onnx``."""
+        from .interop import onnx_io
+
+        onnx_io.to_onnx(self, path, opset=opset)
+
 
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
