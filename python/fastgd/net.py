@@ -208,6 +208,75 @@ class Net(Layer):
             )
         return X
 
+    def as_input(self, X: Any, name: str = "X") -> Any:
+        """``X`` as ``fit``/``predict``/``evaluate`` take it, converted once per call.
+
+        The input rule: anything ``numpy.asarray`` reads as a 2-D table of numbers (a NumPy array
+        of any float/int/bool dtype and memory layout, a pandas DataFrame, nested lists) is
+        converted once to a C-ordered array of the net's dtype (no copy when it already is one).
+        A memory-mapped array (``np.memmap``) or another array-like with NumPy indexing (e.g. an
+        h5py dataset) is not read here: ``rows`` reads it batch by batch. The building blocks
+        (``forward``, ``Trainer.step``, ``fastgd.ops``) stay strict: they take arrays of the
+        net's dtype only and never cast. Strings, objects and complex numbers are a
+        ``TypeError``.
+
+        Example:
+            >>> net.as_input([[1, 2, 3]]).dtype
+            dtype('float32')
+        """
+        if is_lazy(X):
+            shape, dtype = tuple(X.shape), np.dtype(X.dtype)
+            if dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold numbers, got dtype {dtype}")
+            self.check_input(np.empty((0, *shape[1:]), self.dtype), name)  # ndim and width
+            if len(shape) != 2:  # pragma: no cover - check_input raised already
+                raise ValueError(f"{name} must be 2-D, got shape {shape}")
+            return X
+        if not isinstance(X, np.ndarray) or X.dtype != self.dtype or not X.flags.c_contiguous:
+            try:
+                a = np.asarray(X)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be a 2-D array of numbers (n_samples, n_features), "
+                                f"got {type(X).__name__} that NumPy cannot read as one: {exc}") from exc
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold numbers (float, int or bool), got dtype {a.dtype}"
+                                f" from {type(X).__name__}")
+            X = np.ascontiguousarray(a, dtype=self.dtype)
+        return self.check_input(X, name)
+
+    def as_targets(self, loss: Loss, y: Any, X: Any, name: str = "y") -> np.ndarray:
+        """Targets for ``loss`` as ``fit``/``evaluate`` take them: lists, pandas Series/DataFrames
+        and memory-mapped arrays are read into an array; float targets (values, probabilities)
+        of the other float dtype are converted to the net's; then ``loss.check_targets``
+        (integer class labels stay integers, and float labels for ``cross_entropy`` stay a
+        ``TypeError``)."""
+        if not isinstance(y, np.ndarray) or isinstance(y, np.memmap):
+            try:
+                y = np.array(y)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be an array of targets, got {type(y).__name__}: {exc}") from exc
+        if y.dtype.kind == "f" and y.dtype != self.dtype and y.dtype.itemsize >= 4:
+            y = y.astype(self.dtype)
+        return loss.check_targets(y, (len(X), self.output_features(X.shape[1])), self.dtype,
+                                  name=name)
+
+    def rows(self, X: Any, index: Any) -> np.ndarray:
+        """``X[index]`` (a slice or an int array of row numbers) of an input ``as_input``
+        returned, as a C-ordered array of the net's dtype: a view or gather of an array in memory,
+        a read of just those rows of a memory-mapped or other array-like (rows fetched in
+        increasing order, as h5py needs, then put back in ``index``'s order)."""
+        if not is_lazy(X):
+            return X[index]  # type: ignore[no-any-return]
+        if isinstance(index, slice):
+            block = X[index]
+        else:
+            order = np.argsort(index, kind="stable")
+            block = np.asarray(X[index[order]])
+            out = np.empty_like(block)
+            out[order] = block
+            block = out
+        return np.ascontiguousarray(block, dtype=self.dtype)
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Output (n, out_features) for ``X`` (n, in_features) of the net's dtype.
 
@@ -255,12 +324,15 @@ class Net(Layer):
             >>> net.predict(X).shape
             (5, 3)
         """
-        X = self.check_input(X)
+        X = self.as_input(X)
+        if batch_size is not None:
+            _check_batch_size(batch_size)
+        elif is_lazy(X):
+            batch_size = _LAZY_CHUNK
         with training_mode(self, False):
             if batch_size is None or len(X) <= batch_size:
-                return self.forward(X)
-            _check_batch_size(batch_size)
-            return np.concatenate([self.forward(X[i:i + batch_size])
+                return self.forward(self.rows(X, slice(None)))
+            return np.concatenate([self.forward(self.rows(X, slice(i, i + batch_size)))
                                    for i in range(0, len(X), batch_size)])
 
     def _loss_or_default(self, loss: str | Loss | None) -> Loss:
@@ -305,11 +377,12 @@ class Net(Layer):
             {'loss': 0.08, 'accuracy': 0.97}
         """
         lossobj = self._loss_or_default(loss)
-        X = self.check_input(X)
-        y = lossobj.check_targets(y, (len(X), self.output_features(X.shape[1])), self.dtype)
+        X = self.as_input(X)
+        y = self.as_targets(lossobj, y, X)
         if len(X) == 0:
             raise ValueError("evaluate: X has no samples")
-        step = len(X) if batch_size is None else _check_batch_size(batch_size)
+        step = _check_batch_size(batch_size) if batch_size is not None else (
+            _LAZY_CHUNK if is_lazy(X) else len(X))
         w = None
         if sample_weight is not None:
             w = check_sample_weight(sample_weight, len(X), self.dtype)
@@ -542,6 +615,21 @@ class Net(Layer):
         onnx_io.to_onnx(self, path, opset=opset)
 
 
+# Rows read at a time from a memory-mapped (lazy) input by predict/evaluate without batch_size.
+_LAZY_CHUNK = 8192
+
+
+def is_lazy(X: Any) -> bool:
+    """Whether ``X`` is read batch by batch (``Net.rows``) rather than converted whole: an
+    ``np.memmap``, or an array-like with ``shape``, ``dtype`` and NumPy indexing that is not an
+    ``ndarray`` (an h5py dataset, a zarr array; pandas objects are converted whole)."""
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, np.ndarray) or type(X).__module__.startswith("pandas"):
+        return False
+    return all(hasattr(X, a) for a in ("shape", "dtype", "__getitem__", "__len__"))
+
+
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
@@ -563,7 +651,7 @@ def metric_sums(net: Net, loss: Loss, X: np.ndarray, y: np.ndarray, w: np.ndarra
     and processes combine. Runs ``net`` as it is (the caller sets eval mode)."""
     total = weight = correct = count = 0.0
     for i in range(0, len(X), step):
-        out = net.forward(X[i:i + step])
+        out = net.forward(net.rows(X, slice(i, i + step)))
         yb = y[i:i + step]
         if w is None:
             value, _ = loss(out, yb)

@@ -16,7 +16,7 @@ from . import optim
 from .callbacks import Callback, History, ProgressBar
 from .errors import DivergenceError
 from .losses import Loss, check_sample_weight, get_loss
-from .net import Net, metric_sums
+from .net import Net, is_lazy, metric_sums
 from .net import training_mode as _mode
 
 __all__ = ["Trainer"]
@@ -304,6 +304,7 @@ class Trainer:
                              validation_data, validation_split, sample_weight, class_weight, callbacks)
         plan = self._fit_plan(run)
         X, y, w, epochs = run.X, run.y, run.w, run.epochs
+        take = net.rows if is_lazy(X) else None  # a memory-mapped X is read batch by batch
         history = History()
         bar = self._progress_bar(progress, verbose) if self._is_root else None
         mine = [cb for cb in run.callbacks if self._is_root or not cb.rank_zero_only]
@@ -330,7 +331,8 @@ class Trainer:
                 for b in range(plan.steps):
                     lo, hi, global_rows = self._batch_bounds(plan, b)
                     idx: Any = slice(lo, hi) if order is None else order[lo:hi]
-                    Xb, yb, wb = X[idx], y[idx], None if w is None else w[idx]
+                    Xb = X[idx] if take is None else take(X, idx)
+                    yb, wb = y[idx], None if w is None else w[idx]
                     self._where = f"batch {b + 1}/{plan.steps} of epoch {epoch + 1}/{epochs}"
                     if per_batch:
                         self._hook(per_batch, "on_batch_begin", b, {"size": hi - lo})
@@ -434,12 +436,13 @@ class Trainer:
                         sample_weight: Any, class_weight: Any, callbacks: Any) -> _FitArgs:
         """Validate ``fit``'s arguments; split off ``validation_split``; combine the weights."""
         net, loss = self.net, self.loss
-        X = net.check_input(X)
+        X = net.as_input(X)
         n = len(X)
         if n == 0:
             raise ValueError("fit: X has no samples")
-        y = loss.check_targets(y, (n, net.output_features(X.shape[1])), net.dtype)
-        _check_finite(X, "X")
+        y = net.as_targets(loss, y, X)
+        for i in range(0, n, _EVAL_BATCH if is_lazy(X) else max(n, 1)):
+            _check_finite(net.rows(X, slice(i, i + _EVAL_BATCH)) if is_lazy(X) else X, "X", i)
         if y.dtype.kind == "f":
             _check_finite(y, "y")
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or int(epochs) < 0:
@@ -478,10 +481,8 @@ class Trainer:
             if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
                 raise ValueError("fit: validation_data must be a tuple (X_val, y_val) or "
                                  "(X_val, y_val, sample_weight_val)")
-            Xv = net.check_input(validation_data[0], "validation_data[0]")
-            yv = loss.check_targets(validation_data[1],
-                                    (len(Xv), net.output_features(Xv.shape[1])), net.dtype,
-                                    name="validation_data[1]")
+            Xv = net.as_input(validation_data[0], "validation_data[0]")
+            yv = net.as_targets(loss, validation_data[1], Xv, name="validation_data[1]")
             wv = None
             if len(validation_data) == 3 and validation_data[2] is not None:
                 wv = check_sample_weight(validation_data[2], len(Xv), net.dtype,
@@ -518,6 +519,8 @@ class Trainer:
             "lower the learning rate" + (f" (currently lr={lr:g}; try lr={lr / 10:g})"
                                          if isinstance(lr, numbers.Real) else ""),
         ]
+        if is_lazy(X):  # a memory-mapped X: judge the scale on its first rows
+            X = self.net.rows(X, slice(0, _EVAL_BATCH))
         x_max = float(np.max(np.abs(X)))
         x_std = X.std(axis=0)
         scale_note = f"the features reach |X| = {x_max:.3g}"
@@ -543,9 +546,10 @@ class Trainer:
                 f"clip_norm={self.clip_norm})")
 
 
-def _check_finite(a: np.ndarray, name: str) -> None:
+def _check_finite(a: np.ndarray, name: str, row0: int = 0) -> None:
     if not np.isfinite(a).all():
         bad = np.argwhere(~np.isfinite(a))[0]
+        bad[0] += row0
         raise ValueError(f"fit: {name} contains NaN or inf (first at index {tuple(bad.tolist())}); "
                          "remove or impute those values before training")
 
