@@ -92,14 +92,16 @@ def test_export_matches_predict(tmp_path, needs, make, scale, tol64, dtype):
         np.testing.assert_allclose(Y, expected, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("opset", [18, 20])
+@pytest.mark.parametrize("opset", [18, 20, 21])
 @pytest.mark.parametrize("case", ["gelu_erf", "gelu_tanh", "batchnorm_batch_stats", "linear_relu"])
 def test_other_opsets(tmp_path, case, opset):
     _, needs, make, scale, _ = CASES[IDS.index(case)]
     have(*needs)
     net = randomize(fg.Net(make(), seed=0))
     net.to_onnx(tmp_path / "net.onnx", opset=opset)
-    assert onnx.load(str(tmp_path / "net.onnx")).opset_import[0].version == opset
+    model = onnx.load(str(tmp_path / "net.onnx"))
+    assert model.opset_import[0].version == opset
+    assert model.ir_version == {18: 8, 20: 9, 21: 10}[opset]  # the oldest IR with that opset
     X = (np.random.default_rng(2).standard_normal((7, 5)) * scale).astype(np.float32)
     np.testing.assert_allclose(run(tmp_path / "net.onnx", X)[0], net.predict(X), rtol=2e-5, atol=2e-5)
 

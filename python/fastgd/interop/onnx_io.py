@@ -89,8 +89,10 @@ class Graph:
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
                                   producer_name="fastgd")
-        # The lowest IR version that this opset needs, so older runtimes can load the file.
-        model.ir_version = min(model.ir_version, 8 if self.opset <= 17 else 9)
+        # The lowest IR version that has this opset (from onnx's release table), so that older
+        # runtimes load the file too.
+        model.ir_version = min((row[1] for row in helper.VERSION_TABLE if row[2] >= self.opset),
+                               default=model.ir_version)
         self.onnx.checker.check_model(model, full_check=True)
         return model
 
