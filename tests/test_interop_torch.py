@@ -251,62 +251,6 @@ def test_to_torch_refuses_a_layer_without_equivalent():
         fg.Net([fg.Linear(2, 2), Double()], seed=0).to_torch()
 
 
-# ---------------------------------------------------------------------- state_dict
-
-
-def test_state_dict_names_shapes_and_copies():
-    net = fg.Net([fg.Linear(4, 3), fg.ReLU(), fg.Linear(3, 2, bias=False)], seed=0)
-    sd = net.state_dict()
-    assert list(sd) == ["0.W", "0.b", "2.W"]
-    assert [sd[k].shape for k in sd] == [(4, 3), (3,), (3, 2)]
-    assert all(v.dtype == np.float32 for v in sd.values())
-    sd["0.W"][...] = 0  # a snapshot: the net keeps its weights
-    assert np.abs(net.layers[0].W.data).sum() > 0
-
-
-def test_load_state_dict_reproduces_the_net_and_accepts_tensors():
-    a = fg.Net([fg.Linear(4, 3), fg.Tanh(), fg.Linear(3, 2)], dtype="float64", seed=0)
-    b = fg.Net([fg.Linear(4, 3), fg.Tanh(), fg.Linear(3, 2)], dtype="float64", seed=1)
-    X = np.ascontiguousarray(inputs("float64")[:, :4])
-    assert not np.allclose(a.predict(X), b.predict(X))
-    result = b.load_state_dict(a.state_dict())
-    assert result.missing_keys == [] and result.unexpected_keys == []
-    np.testing.assert_array_equal(a.predict(X), b.predict(X))
-    c = fg.Net([fg.Linear(4, 3), fg.Tanh(), fg.Linear(3, 2)], dtype="float32", seed=2)
-    c.load_state_dict({k: torch.from_numpy(v) for k, v in a.state_dict().items()})
-    assert c.dtype == np.float32 and c.layers[0].W.dtype == np.float32  # cast into the net's dtype
-    np.testing.assert_allclose(c.predict(X.astype(np.float32)), a.predict(X), rtol=1e-5, atol=1e-6)
-
-
-def test_load_state_dict_strict_and_non_strict():
-    net = fg.Net([fg.Linear(4, 3), fg.ReLU(), fg.Linear(3, 2)], seed=0)
-    sd = net.state_dict()
-    before = net.state_dict()
-    partial = {"0.W": sd["0.W"] + 1, "9.W": np.zeros(2)}
-    with pytest.raises(ValueError, match=r"missing keys \['0.b', '2.W', '2.b'\], unexpected keys \['9.W'\]"):
-        net.load_state_dict(partial)
-    np.testing.assert_array_equal(net.layers[0].W.data, before["0.W"])  # nothing loaded
-    missing, unexpected = net.load_state_dict(partial, strict=False)
-    assert missing == ["0.b", "2.W", "2.b"] and unexpected == ["9.W"]
-    np.testing.assert_array_equal(net.layers[0].W.data, before["0.W"] + 1)
-
-
-def test_load_state_dict_bad_shapes_and_types_load_nothing():
-    net = fg.Net([fg.Linear(4, 3), fg.ReLU(), fg.Linear(3, 2)], seed=0)
-    before = net.state_dict()
-    bad = dict(before, **{"0.b": before["0.b"] + 1, "2.W": before["2.W"].T})
-    for strict in (True, False):
-        with pytest.raises(ValueError, match=r"'2.W' must have shape \(3, 2\), got shape \(2, 3\)"):
-            net.load_state_dict(bad, strict=strict)
-    np.testing.assert_array_equal(net.layers[0].b.data, before["0.b"])
-    with pytest.raises(TypeError, match="'0.b' must be a numeric array, got dtype <U1"):
-        net.load_state_dict(dict(before, **{"0.b": np.array(["a", "b", "c"])}))
-    with pytest.raises(TypeError, match="must be a mapping"):
-        net.load_state_dict([("0.W", before["0.W"])])
-    with pytest.raises(TypeError, match="keys must be strings"):
-        net.load_state_dict({0: before["0.W"]})
-
-
 def test_state_dict_includes_batchnorm_buffers_in_layer_order():
     have("BatchNorm1d")
     net = fg.Net([fg.Linear(4, 3), fg_layers.BatchNorm1d(3), fg.Linear(3, 2)], seed=0)
