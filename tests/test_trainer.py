@@ -191,3 +191,33 @@ def test_l2_penalises_the_weight_matrices_only(dtype):
     for bad in (-1.0, float("inf"), "0.1", True):
         with pytest.raises(ValueError, match="l2"):
             fg.Trainer(net, "cross_entropy", l2=bad)
+
+
+@pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
+def test_full_batch_lbfgs_fit_equals_torch(line_search):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((60, 4)), rng.integers(0, 3, 60)
+    net = fg.Net([fg.Linear(4, 6), fg.Tanh(), fg.Linear(6, 3)], dtype="float64", seed=0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
+    with torch.no_grad():
+        for i in (0, 2):
+            model[i].weight.copy_(torch.from_numpy(net[i].W.data.T))
+            model[i].bias.copy_(torch.from_numpy(net[i].b.data))
+    hist = net.fit(X, y, loss="cross_entropy", optimizer="lbfgs", batch_size=None, epochs=3,
+                   line_search_fn=line_search, history_size=10, max_iter=15, progress=False)
+    opt = torch.optim.LBFGS(model.parameters(), line_search_fn=line_search, history_size=10, max_iter=15)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(Xt), yt)
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure).detach()) for _ in range(3)]
+    np.testing.assert_allclose(hist.history["loss"], losses, rtol=1e-9)
+    for i in (0, 2):
+        np.testing.assert_allclose(net[i].W.data, model[i].weight.detach().numpy().T, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="clip_norm"):
+        fg.Trainer(net, "cross_entropy", "lbfgs", clip_norm=1.0)

@@ -189,6 +189,10 @@ class DistributedTrainer(Trainer):
         signature: Any = None
         with self._guard("while building the trainer"):
             super().__init__(net, loss, optimizer, clip_norm, fused, **optimizer_hyper)
+            if self._closure:
+                raise ValueError("DistributedTrainer: LBFGS re-evaluates the loss inside its step; "
+                                 "data-parallel training supports the one-gradient optimizers "
+                                 "(SGD, Adam, AdamW, ...)")
             self._params = net.parameters()
             try:
                 self._data, self._grad = flatten(self._params, _SLOTS)

@@ -171,6 +171,11 @@ class Trainer:
             raise ValueError("Trainer: the optimizer does not update this net's parameters; "
                              "build it over net.parameters()")
         self.clip_norm = None if clip_norm is None else float(clip_norm)
+        # LBFGS evaluates the loss several times per step, through a closure
+        self._closure = isinstance(self.optimizer, optim.LBFGS)
+        if self._closure and clip_norm is not None:
+            raise ValueError("Trainer: clip_norm does not apply to LBFGS (it takes whole steps along "
+                             "its search direction); leave clip_norm=None")
         if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= float(l2) < math.inf:
             raise ValueError(f"Trainer: l2 must be a finite number >= 0, got {l2!r}")
         self.l2: float = float(l2)
@@ -244,6 +249,8 @@ class Trainer:
             if not sample_weight.sum() > 0:
                 self._last_output = None
                 return 0.0
+        if self._closure:
+            return self._closure_step(X, y, sample_weight)
         if self.fused and self._fused_step():
             self._last_output = None
             if sample_weight is None:
@@ -254,6 +261,16 @@ class Trainer:
             optim.clip_grad_norm(net.parameters(), self.clip_norm)
         self.optimizer.step()
         return value
+
+    def _closure_step(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
+        """A step of an optimizer that re-evaluates the loss (``LBFGS``): each evaluation of
+        the closure is one forward + loss + backward on the batch; returns the first loss."""
+
+        def closure() -> float:
+            return self._backprop(X, y, w)
+
+        lbfgs: optim.LBFGS = self.optimizer  # type: ignore[assignment]
+        return float(lbfgs.step(closure))
 
     def _backprop(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Forward, loss and backward layer by layer (gradients overwritten), no update."""
