@@ -132,20 +132,23 @@ def _batchnorm(g: Graph, layer: Layer, x: str) -> str:
         return g.node("Add", [g.node("Mul", [x, g.const(scale, "bn_scale")]), g.const(shift, "bn_shift")],
                       "batchnorm")
     # Without running statistics torch normalises with the batch's own (biased) variance.
-    mean = _reduce_mean(g, x)
-    d = g.node("Sub", [x, mean])
-    var = _reduce_mean(g, g.node("Mul", [d, d]))
-    std = g.node("Sqrt", [g.node("Add", [var, g.const(eps, "eps")])])
-    y = g.node("Div", [d, std])
+    y = _normalize(g, x, 0, eps)
     return g.node("Add", [g.node("Mul", [y, g.const(weight, "bn_weight")]), g.const(bias, "bn_bias")],
                   "batchnorm")
 
 
-def _reduce_mean(g: Graph, x: str) -> str:
-    """Mean over the batch axis (0), kept as a (1, features) row."""
+def _normalize(g: Graph, x: str, axis: int, eps: float) -> str:
+    """(x - mean) / sqrt(var + eps) over ``axis``, with the biased variance (as torch)."""
+    d = g.node("Sub", [x, _reduce_mean(g, x, axis)])
+    var = _reduce_mean(g, g.node("Mul", [d, d]), axis)
+    return g.node("Div", [d, g.node("Sqrt", [g.node("Add", [var, g.const(eps, "eps")])])])
+
+
+def _reduce_mean(g: Graph, x: str, axis: int = 0) -> str:
+    """Mean over ``axis`` (0: the batch, -1: the features), the axis kept with length 1."""
     if g.opset >= 18:
-        return g.node("ReduceMean", [x, g.const([0], "axes", np.int64)], keepdims=1)
-    return g.node("ReduceMean", [x], axes=[0], keepdims=1)
+        return g.node("ReduceMean", [x, g.const([axis], "axes", np.int64)], keepdims=1)
+    return g.node("ReduceMean", [x], axes=[axis], keepdims=1)
 
 
 def _layernorm(g: Graph, layer: Layer, x: str) -> str:
@@ -154,8 +157,11 @@ def _layernorm(g: Graph, layer: Layer, x: str) -> str:
     n = int(n[0] if isinstance(n, (list, tuple)) else n)
     scale = g.const(a.get("weight", np.ones(n)), "ln_weight")
     bias = g.const(a.get("bias", np.zeros(n)), "ln_bias")
-    return g.node("LayerNormalization", [x, scale, bias], "layernorm", axis=-1,
-                  epsilon=float(cfg.get("eps", 1e-5)))
+    eps = float(cfg.get("eps", 1e-5))
+    if g.dtype == np.float32:
+        return g.node("LayerNormalization", [x, scale, bias], "layernorm", axis=-1, epsilon=eps)
+    # ONNX attributes are float32: a double graph writes the formula with a double eps.
+    return g.node("Add", [g.node("Mul", [_normalize(g, x, -1, eps), scale]), bias], "layernorm")
 
 
 def _gelu(g: Graph, layer: Layer, x: str) -> str:
