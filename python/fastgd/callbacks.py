@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
@@ -114,6 +115,19 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
+
+    def plot(self, metrics: Sequence[str] | None = None, path: str | os.PathLike[str] | None = None,
+             ax: Any = None) -> Any:
+        """The learning curves (``fastgd.plot.learning_curves``): losses on one panel, accuracies
+        on a second, validation dashed; returns the matplotlib Figure (shown inline in Jupyter).
+        Needs matplotlib.
+
+        Example:
+            >>> net.fit(X, y, epochs=20, validation_split=0.2).plot()
+        """
+        from .plot import learning_curves
+
+        return learning_curves(self, metrics=metrics, path=path, ax=ax)
 
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
@@ -326,6 +340,8 @@ def format_logs(logs: Logs) -> str:
 class ProgressBar(Callback):
     """Progress over epochs: a tqdm bar with the latest metrics, or one text line per epoch.
 
+    The bar is ``tqdm.auto``'s: a widget in Jupyter, text in a terminal.
+
     ``fit(progress=True)`` adds one (tqdm when installed, else text lines); ``verbose=True``
     prints the text lines (through tqdm when a bar is shown).
 
@@ -348,7 +364,7 @@ class ProgressBar(Callback):
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._epochs = int(self.trainer.fit_params.get("epochs", 0))
         if self.bar:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             self._tqdm = tqdm(total=self._epochs, unit="epoch", file=self.file or sys.stdout,
                               dynamic_ncols=True, leave=True)
