@@ -388,10 +388,24 @@ def test_parameter_groups_fused_equal_layer_by_layer(opt, common, per_group):
             np.testing.assert_allclose(sd[0][k][key], v, rtol=1e-11, atol=1e-13)
 
 
-def test_groups_that_are_not_contiguous_runs_are_not_fused():
+def test_groups_interleaved_in_the_net_are_fused_laid_out_group_after_group():
+    """Groups that are not contiguous runs of net.parameters() (weights vs biases) are fused: the
+    flat buffer is laid out group after group. Groups that miss a parameter are not."""
+    nets = [fg.Net(ARCHS["relu"](), dtype="float64", seed=2) for _ in range(2)]
+    trainers = []
+    for net, fused in zip(nets, (True, False)):
+        ps = net.parameters()
+        opt = fg.optim.SGD([{"params": [ps[0], ps[2]]}, {"params": [ps[1], ps[3]], "lr": 0.05}], lr=0.1,
+                           momentum=0.9)
+        trainers.append(fg.Trainer(net, loss="cross_entropy", optimizer=opt, fused=fused))
+    for _ in range(3):
+        np.testing.assert_allclose(*(t.step(np.ones((2, 6)), np.zeros(2, int)) for t in trainers), rtol=1e-12)
+    assert trainers[0]._fused and trainers[0]._fused.engine.num_groups == 2
+    for p, q in zip(*(net.parameters() for net in nets)):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-11, atol=1e-13)
     net = fg.Net(ARCHS["relu"](), dtype="float64", seed=2)
     ps = net.parameters()
-    opt = fg.optim.SGD([{"params": [ps[0], ps[2]]}, {"params": [ps[1], ps[3]]}], lr=0.1)
+    opt = fg.optim.SGD([{"params": [ps[0], ps[2]]}, {"params": [ps[1]]}], lr=0.1)
     trainer = fg.Trainer(net, loss="cross_entropy", optimizer=opt)
     trainer.step(np.ones((2, 6)), np.zeros(2, int))
     assert trainer._fused is False

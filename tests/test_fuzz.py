@@ -341,9 +341,86 @@ def tol_adam(inputs, outputs):
     return [(p * (1 + lr * wd) + upd) * 8, None, m * 4, v * 4, vmax]
 
 
+def _hyper(kw, *keys):
+    return (abs(kw[k]) for k in keys)
+
+
+def tol_rmsprop(inputs, outputs):
+    kw = inputs
+    p, g, sq = (_abs(kw[k]) for k in ("param", "grad", "square_avg"))
+    lr, alpha, eps, wd, mu = _hyper(kw, "lr", "alpha", "eps", "weight_decay", "momentum")
+    g = g + wd * p
+    s = alpha * sq + abs(1 - alpha) * g * g
+    with np.errstate(all="ignore"):
+        if kw["grad_avg"] is None:
+            a, ga_mag, kappa = 0.0, None, 1.0
+        else:
+            ga_mag = _abs(kw["grad_avg"]) + g
+            a = _abs(outputs[3])
+        var = _abs(outputs[2] - (0 if kw["grad_avg"] is None else np.asarray(outputs[3], np.float64) ** 2))
+        avg = np.sqrt(var) + eps
+        if kw["grad_avg"] is not None:  # sqrt(s - a²) is ill-conditioned where s ~ a²:
+            # s - a² is off by ~u(s + a²), its sqrt by that / (2 sqrt(s - a²)), at most sqrt(u(s + a²))
+            u = np.finfo(np.asarray(kw["param"]).dtype).eps
+            dav = np.minimum((s + a * a) / (2 * np.sqrt(var) + np.finfo(np.float64).tiny),
+                             np.sqrt((s + a * a) / u))
+            kappa = 1 + dav / avg
+        q = np.nan_to_num(g / avg * kappa, posinf=0.0)
+    if not kw["momentum"]:
+        return [(p + lr * q) * 8, None, s * 4, ga_mag, None]
+    buf = mu * _abs(kw["momentum_buffer"]) + q
+    return [(p + lr * buf) * 8, None, s * 4, ga_mag, buf * 4]
+
+
+def tol_adagrad(inputs, outputs):
+    kw = inputs
+    p, g, acc = (_abs(kw[k]) for k in ("param", "grad", "state_sum"))
+    lr, decay, wd, eps, step = _hyper(kw, "lr", "lr_decay", "weight_decay", "eps", "step")
+    g = g + wd * p
+    s = acc + g * g
+    with np.errstate(all="ignore"):
+        q = np.nan_to_num(g / (np.sqrt(_abs(outputs[2])) + eps), posinf=0.0)
+    return [(p + lr / (1 + (step - 1) * decay) * q) * 8, None, s * 4]
+
+
+def _moments(kw, outputs):
+    """Magnitudes of the shrunk param, g, m and v of the Adam-like kernels."""
+    p, g, m, v = (_abs(kw[k]) for k in ("param", "grad", "exp_avg", "exp_avg_sq"))
+    lr, b1, b2, wd = _hyper(kw, "lr", "beta1", "beta2", "weight_decay")
+    p = p * (1 + lr * wd)
+    g = g + wd * p
+    return p, g, m + g, b2 * v + (1 - b2) * g * g
+
+
+def tol_nadam(inputs, outputs):
+    kw = inputs
+    p, g, m, v = _moments(kw, outputs)
+    lr, b1, b2, eps, psi, step, prod = _hyper(kw, "lr", "beta1", "beta2", "eps", "momentum_decay", "step",
+                                              "mu_product")
+    with np.errstate(all="ignore"):
+        mu = b1 * (1 - 0.5 * 0.96 ** (step * psi))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((step + 1) * psi))
+        d = np.sqrt(_abs(outputs[3]) / (1 - b2**step)) + eps
+        upd = lr * (1 - mu) / (1 - prod) * g / d + lr * mu_next / (1 - prod * mu_next) * m / d
+        upd = np.nan_to_num(upd, posinf=0.0)
+    return [(p + upd) * 8, None, m * 4, v * 4]
+
+
+def tol_radam(inputs, outputs):
+    kw = inputs
+    p, g, m, v = _moments(kw, outputs)
+    lr, b1, b2, eps, step = _hyper(kw, "lr", "beta1", "beta2", "eps", "step")
+    with np.errstate(all="ignore"):
+        bc1, bc2 = 1 - b1**step, 1 - b2**step
+        upd = lr * m / bc1 * (1 + math.sqrt(bc2) / (np.sqrt(_abs(outputs[3])) + eps))
+        upd = np.nan_to_num(upd, posinf=0.0)
+    return [(p + upd) * 8, None, m * 4, v * 4]
+
+
 # Hyper-parameters: 0 or representable in float32 (a weight decay of 1e-300 is 0 for a float32 kernel).
 FINITE_HYPER = st.one_of(st.just(0.0), st.floats(1e-6, 2))
 UNIT = st.one_of(st.just(0.0), st.floats(1e-6, 0.999))
+STEPS = st.one_of(st.integers(1, 10**4), st.sampled_from([0, -3, 1.5, 2**40]))
 SLOPE = st.one_of(st.floats(-2, 2), st.sampled_from([0.01, 0.0, math.nan, math.inf, -math.inf, "x", None]))
 
 KERNELS: dict[str, Kernel] = {
@@ -395,6 +472,30 @@ KERNELS: dict[str, Kernel] = {
         scalars={"step": st.one_of(st.integers(1, 10**4), st.sampled_from([0, -3, 1.5, 2**40])),
                  "lr": FINITE_HYPER, "beta1": UNIT, "beta2": UNIT,
                  "eps": st.floats(1e-12, 1.0), "weight_decay": FINITE_HYPER, "decoupled": st.booleans()}),
+    "rmsprop_step": Kernel(
+        (Arg("param", role="state"), Arg("grad"), Arg("square_avg", role="state", nonneg=True),
+         Arg("grad_avg", role="state", optional=True), Arg("momentum_buffer", role="state", optional=True)),
+        out=None, tol=tol_rmsprop, big_values=False,
+        scalars={"lr": FINITE_HYPER, "alpha": UNIT, "eps": st.floats(1e-12, 1.0), "weight_decay": FINITE_HYPER,
+                 "momentum": st.one_of(st.just(0.0), UNIT)}),
+    "adagrad_step": Kernel(
+        (Arg("param", role="state"), Arg("grad"), Arg("state_sum", role="state", nonneg=True)),
+        out=None, tol=tol_adagrad, big_values=False,
+        scalars={"step": STEPS, "lr": FINITE_HYPER, "lr_decay": FINITE_HYPER, "weight_decay": FINITE_HYPER,
+                 "eps": st.floats(1e-12, 1.0)}),
+    "nadam_step": Kernel(
+        (Arg("param", role="state"), Arg("grad"), Arg("exp_avg", role="state"),
+         Arg("exp_avg_sq", role="state", nonneg=True)),
+        out=None, tol=tol_nadam, big_values=False,
+        scalars={"step": STEPS, "mu_product": st.floats(0.0, 0.999), "lr": FINITE_HYPER, "beta1": UNIT,
+                 "beta2": UNIT, "eps": st.floats(1e-12, 1.0), "weight_decay": FINITE_HYPER,
+                 "momentum_decay": FINITE_HYPER, "decoupled": st.booleans()}),
+    "radam_step": Kernel(
+        (Arg("param", role="state"), Arg("grad"), Arg("exp_avg", role="state"),
+         Arg("exp_avg_sq", role="state", nonneg=True)),
+        out=None, tol=tol_radam, big_values=False,
+        scalars={"step": STEPS, "lr": FINITE_HYPER, "beta1": UNIT, "beta2": UNIT, "eps": st.floats(1e-12, 1.0),
+                 "weight_decay": FINITE_HYPER, "decoupled": st.booleans()}),
 }
 assert sorted(KERNELS) == sorted(ops.__all__), "a kernel of fastgd.ops has no fuzz entry"
 
@@ -467,7 +568,7 @@ def cases(draw, name):
         else:
             args[a.name] = values(rng, shape, dtype, scale, special, nonneg=a.nonneg)
     scalars = {key: draw(strategy) for key, strategy in k.scalars.items()}
-    if name == "adam_step" and draw(st.booleans()):
+    if "step" in scalars and draw(st.booleans()):  # small steps: bias corrections far from 1
         scalars["step"] = draw(st.integers(1, 100))
     case = Case(name, k, args, scalars, notes=notes)
 
@@ -620,6 +721,10 @@ class Verdict:
     dtype: Any = None
 
 
+# Kernels whose momentum_buffer is required with momentum != 0 and ignored with momentum == 0.
+MOMENTUM_KERNELS = ("sgd_step", "rmsprop_step")
+
+
 def oracle(case: Case) -> Verdict:
     """What SPEC.md says ``case`` must do."""
     k, v = case.kernel, Verdict()
@@ -627,7 +732,7 @@ def oracle(case: Case) -> Verdict:
     dtypes, dims, star = [], {}, None
     arrays = {}
     skip = set()
-    if case.name == "sgd_step" and isinstance(sc["momentum"], float) and sc["momentum"] == 0:
+    if case.name in MOMENTUM_KERNELS and isinstance(sc["momentum"], float) and sc["momentum"] == 0:
         skip.add("momentum_buffer")  # ignored without momentum
     # hyper-parameters
     if "slope" in sc:
@@ -645,7 +750,7 @@ def oracle(case: Case) -> Verdict:
             continue
         x = case.args[a.name]
         if x is None:
-            if not a.optional or (case.name == "sgd_step" and a.name == "momentum_buffer"):
+            if not a.optional or (case.name in MOMENTUM_KERNELS and a.name == "momentum_buffer"):
                 v.errors.add(ValueError if a.optional else TypeError)
             continue
         if a.role in ("labels", "targets01", "state") and not isinstance(x, np.ndarray):
@@ -1030,7 +1135,9 @@ def test_net_forward_backward_fuzz(built, data):
 # ------------------------------------------------------------------------- Trainer.step
 
 OPTIMIZERS = [("sgd", {"lr": 0.1}), ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
-              ("adam", {"lr": 0.01}), ("adamw", {"lr": 0.01, "weight_decay": 0.1})]
+              ("adam", {"lr": 0.01}), ("adamw", {"lr": 0.01, "weight_decay": 0.1}),
+              ("rmsprop", {"lr": 0.01, "momentum": 0.9, "centered": True}), ("adagrad", {"lr": 0.1}),
+              ("nadam", {"lr": 0.01}), ("radam", {"lr": 0.01, "weight_decay": 0.1})]
 
 
 def valid_targets(draw, rng, loss, n, k, dtype):

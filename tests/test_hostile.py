@@ -99,6 +99,18 @@ CASES = {
     "sgd-grad-dtype": (lambda: ops.sgd_step(a(3), a(3, dtype=f32), lr=0.1), TypeError, r"param float64 and grad float32"),
     "adam-step0": (lambda: ops.adam_step(a(3), a(3), a(3), a(3), step=0), ValueError, r"step must be >= 1"),
     "adam-state-shape": (lambda: ops.adam_step(a(3), a(3), a(2), a(3), step=1), ValueError, r"exp_avg must have the shape of param"),
+    "rmsprop-no-buffer": (lambda: ops.rmsprop_step(a(3), a(3), a(3), momentum=0.9), ValueError, r"rmsprop_step: momentum_buffer is required when momentum != 0"),
+    "rmsprop-grad_avg-shape": (lambda: ops.rmsprop_step(a(3), a(3), a(3), a(4)), ValueError, r"rmsprop_step: grad_avg must have the shape of param \(3,\), got shape \(4,\)"),
+    "rmsprop-sq-dtype": (lambda: ops.rmsprop_step(a(3), a(3), a(3, dtype=f32)), TypeError, r"rmsprop_step: param and square_avg must have the same dtype, got param float64 and square_avg float32"),
+    "rmsprop-alias": (lambda: (lambda x: ops.rmsprop_step(a(3), a(3), x, x))(a(3)), ValueError, r"rmsprop_step: grad_avg must not share memory with square_avg"),
+    "adagrad-step0": (lambda: ops.adagrad_step(a(3), a(3), a(3), step=0), ValueError, r"adagrad_step: step must be >= 1"),
+    "adagrad-sum-readonly": (lambda: ops.adagrad_step(a(3), a(3), _ro(), step=1), ValueError, r"adagrad_step: state_sum is read-only"),
+    "adagrad-grad-list": (lambda: ops.adagrad_step(a(3), [1.0, 2.0, 3.0], a(3), step=1), TypeError, r"adagrad_step: grad must be a float32 or float64 numpy.ndarray, got list"),
+    "nadam-state-shape": (lambda: ops.nadam_step(a(3), a(3), a(3), a(2, 2), step=1, mu_product=0.9), ValueError, r"nadam_step: exp_avg_sq must have the shape of param \(3,\), got shape \(2, 2\)"),
+    "nadam-noncontig": (lambda: ops.nadam_step(a(3), a(3), a(6)[::2], a(3), step=1, mu_product=0.9), ValueError, r"nadam_step: exp_avg must be C-contiguous"),
+    "radam-step-neg": (lambda: ops.radam_step(a(3), a(3), a(3), a(3), step=-2), ValueError, r"radam_step: step must be >= 1 .*got -2"),
+    "radam-unaligned": (lambda: ops.radam_step(a(3), a(3), a(3), _unaligned(a(3)), step=1), ValueError, r"radam_step: exp_avg_sq is not aligned"),
+    "radam-mixed": (lambda: ops.radam_step(a(3, dtype=f32), a(3, dtype=f32), a(3, dtype=f32), a(3), step=1), TypeError, r"param float32 and exp_avg_sq float64"),
     "leaky-nan-slope": (lambda: ops.leaky_relu(a(3), float("nan")), ValueError, r"slope must be a number"),
 }
 

@@ -1,5 +1,6 @@
-"""fastgd.optim: SGD/Adam/AdamW against hand-written NumPy versions of torch's formulas and
-against torch itself, from one table of (name, kwargs); state_dict, validation, clipping."""
+"""fastgd.optim: SGD/Adam/AdamW/RMSprop/Adagrad/NAdam/RAdam against hand-written NumPy versions of
+torch's formulas and against torch itself, from one table of (name, kwargs); state_dict,
+validation, parameter groups, clipping."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import fastgd
 import numpy as np
 import pytest
 from fastgd import Parameter, optim
+from fastgd.layers import Layer
 
 # One table for every optimizer test: (name, hyper-parameters).
 CASES = [
@@ -29,13 +31,44 @@ CASES = [
     ("adamw", dict(lr=1e-2)),
     ("adamw", dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
     ("adamw", dict(lr=1e-2, betas=(0.5, 0.9), weight_decay=0.2, maximize=True)),
+    ("rmsprop", dict(lr=1e-2)),
+    ("rmsprop", dict(lr=1e-2, alpha=0.9, eps=1e-6)),
+    ("rmsprop", dict(lr=1e-2, momentum=0.9)),
+    ("rmsprop", dict(lr=1e-2, centered=True)),
+    ("rmsprop", dict(lr=1e-2, momentum=0.8, centered=True, weight_decay=0.1)),
+    ("rmsprop", dict(lr=1e-2, alpha=0.3, centered=True, maximize=True)),  # lerp's w >= 0.5 branch
+    ("adagrad", dict(lr=0.1)),
+    ("adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1)),
+    ("adagrad", dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-6, maximize=True)),
+    ("nadam", dict(lr=1e-2)),
+    ("nadam", dict(lr=1e-2, betas=(0.8, 0.99), momentum_decay=0.01)),
+    ("nadam", dict(lr=1e-2, weight_decay=0.1)),
+    ("nadam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("nadam", dict(lr=1e-2, betas=(0.3, 0.9))),
+    ("radam", dict(lr=1e-2)),
+    ("radam", dict(lr=1e-2, betas=(0.5, 0.9))),  # rectified from step 6 on (rho_t > 5)
+    ("radam", dict(lr=1e-2, weight_decay=0.1)),
+    ("radam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
 ]
 IDS = [f"{name}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for name, kw in CASES]
-CLASSES = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW}
+CLASSES = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
+           "adagrad": optim.Adagrad, "nadam": optim.NAdam, "radam": optim.RAdam}
+NAMES = list(CLASSES)
+KERNEL = {"sgd": "sgd_step", "adam": "adam_step", "adamw": "adam_step", "rmsprop": "rmsprop_step",
+          "adagrad": "adagrad_step", "nadam": "nadam_step", "radam": "radam_step"}
 DTYPES = [np.float32, np.float64]
 SHAPES = [(4, 3), (3,), (2, 2, 2)]
 N_STEPS = 6
-ARRAY_KEYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+ARRAY_KEYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg",
+              "sum")
+SCALAR_KEYS = ("step", "mu_product")
+
+
+def torch_class(name):
+    torch = pytest.importorskip("torch")
+    return {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+            "rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
+            "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam}[name]
 
 
 def tol(dtype):
@@ -94,6 +127,102 @@ def numpy_adam(p, g, state, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, am
     return p - (lr / (1 - b1**t)) * m / denom
 
 
+def lerp(a, b, w):
+    """torch.lerp's two formulas (|w| < 0.5 or not)."""
+    return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+
+
+def numpy_rmsprop(p, g, state, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                  centered=False, maximize=False):
+    """torch.optim.RMSprop (its documented algorithm), one parameter."""
+    if not state:
+        state.update(step=0, square_avg=np.zeros_like(p))
+        if momentum > 0:
+            state["momentum_buffer"] = np.zeros_like(p)
+        if centered:
+            state["grad_avg"] = np.zeros_like(p)
+    state["step"] += 1
+    g = -g if maximize else g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    v = state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * g * g
+    if centered:
+        ga = state["grad_avg"] = lerp(state["grad_avg"], g, 1 - alpha)
+        v = v - ga * ga
+    avg = np.sqrt(v) + eps
+    if momentum > 0:
+        buf = state["momentum_buffer"] = momentum * state["momentum_buffer"] + g / avg
+        return p - lr * buf
+    return p - lr * g / avg
+
+
+def numpy_adagrad(p, g, state, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                  eps=1e-10, maximize=False):
+    """torch.optim.Adagrad (its documented algorithm), one parameter."""
+    if not state:
+        state.update(step=0, sum=np.full_like(p, initial_accumulator_value))
+    state["step"] += 1
+    g = -g if maximize else g
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    clr = lr / (1 + (state["step"] - 1) * lr_decay)
+    state["sum"] = state["sum"] + g * g
+    return p - clr * g / (np.sqrt(state["sum"]) + eps)
+
+
+def numpy_nadam(p, g, state, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
+    """torch.optim.NAdam (its documented algorithm), one parameter. torch keeps mu_product in a
+    float32 tensor, so each product is rounded to float32."""
+    b1, b2 = betas
+    if not state:
+        state.update(step=0, mu_product=1.0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+    state["step"] += 1
+    t = state["step"]
+    g = -g if maximize else g
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    mu = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    state["mu_product"] = prod = float(np.float32(state["mu_product"]) * np.float32(mu))
+    m = state["exp_avg"] = lerp(state["exp_avg"], g, 1 - b1)
+    v = state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    denom = np.sqrt(v / (1 - b2**t)) + eps
+    return p - lr * (1 - mu) / (1 - prod) * g / denom - lr * mu_next / (1 - prod * mu_next) * m / denom
+
+
+def numpy_radam(p, g, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                decoupled_weight_decay=False, maximize=False):
+    """torch.optim.RAdam (its documented algorithm), one parameter."""
+    b1, b2 = betas
+    if not state:
+        state.update(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+    state["step"] += 1
+    t = state["step"]
+    g = -g if maximize else g
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    m = state["exp_avg"] = lerp(state["exp_avg"], g, 1 - b1)
+    v = state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    m_hat = m / (1 - b1**t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho_t <= 5:
+        return p - lr * m_hat
+    rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return p - lr * m_hat * rect * np.sqrt(1 - b2**t) / (np.sqrt(v) + eps)
+
+
+NUMPY = {"rmsprop": numpy_rmsprop, "adagrad": numpy_adagrad, "nadam": numpy_nadam,
+         "radam": numpy_radam}
+
+
 def run_numpy(name, kwargs, params0, grad_seq):
     params = [p.copy() for p in params0]
     states = [{} for _ in params]
@@ -102,6 +231,8 @@ def run_numpy(name, kwargs, params0, grad_seq):
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if name == "sgd":
                 params[i] = numpy_sgd(p, g, states[i], **kwargs)
+            elif name in NUMPY:
+                params[i] = NUMPY[name](p, g, states[i], **kwargs)
             else:
                 params[i] = numpy_adam(p, g, states[i], decoupled=name == "adamw",
                                        **{"weight_decay": 1e-2 if name == "adamw" else 0,
@@ -130,7 +261,7 @@ def run_fastgd(name, kwargs, params0, grad_seq, plain=False):
 
 def run_torch(name, kwargs, params0, grad_seq):
     torch = pytest.importorskip("torch")
-    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    cls = torch_class(name)
     params = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params0]
     opt = cls(params, **kwargs)
     history = []
@@ -139,12 +270,13 @@ def run_torch(name, kwargs, params0, grad_seq):
             p.grad = torch.from_numpy(g.copy())
         opt.step()
         history.append([p.detach().numpy().copy() for p in params])
-    states = [
-        {k: (float(v) if k == "step" else v.numpy().copy()) for k, v in opt.state[p].items()
-         if v is not None}
-        for p in params
-    ]
-    return history, states
+    return history, [torch_state(opt, p) for p in params]
+
+
+def torch_state(opt, p):
+    """torch's state of p: 0-d tensors (step, mu_product) as floats, the rest as arrays."""
+    return {k: (float(v) if k in SCALAR_KEYS else v.numpy().copy())
+            for k, v in opt.state[p].items() if v is not None}
 
 
 def assert_states_close(ours, theirs, dtype):
@@ -152,8 +284,8 @@ def assert_states_close(ours, theirs, dtype):
     for s, t in zip(ours, theirs, strict=True):
         assert set(s) == set(t), (set(s), set(t))
         for key in s:
-            if key == "step":
-                assert s[key] == t[key]
+            if key in SCALAR_KEYS:  # mu_product too: exactly torch's float32 value
+                assert s[key] == t[key], (key, s[key], t[key])
             else:
                 assert s[key].dtype == dtype
                 np.testing.assert_allclose(s[key], t[key], **tol(dtype), err_msg=key)
@@ -206,7 +338,7 @@ def test_plain_arrays_match_parameters_and_are_updated_in_place(name, kwargs):
 
 @pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
 def test_update_runs_in_the_cpp_kernel(name, kwargs, monkeypatch):
-    kernel = "sgd_step" if name == "sgd" else "adam_step"
+    kernel = KERNEL[name]
     calls = []
     real = getattr(fastgd.ops, kernel)
 
@@ -218,8 +350,9 @@ def test_update_runs_in_the_cpp_kernel(name, kwargs, monkeypatch):
     params0, grads = problem(np.float32, n_steps=2)
     run_fastgd(name, kwargs, params0, grads)
     assert len(calls) == 2 * len(SHAPES)
-    if name != "sgd":
+    if "step" in calls[0]:
         assert [c["step"] for c in calls] == [1] * len(SHAPES) + [2] * len(SHAPES)
+    if name in ("adam", "adamw"):
         assert all(c["decoupled"] == (name == "adamw") for c in calls)
 
 
@@ -251,12 +384,11 @@ def test_editing_group_lr_takes_effect_at_the_next_step():
     np.testing.assert_array_equal(x, [-1.25, -1.25])
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("name", NAMES)
 def test_defaults_equal_torch(name):
     torch = pytest.importorskip("torch")
     ours = CLASSES[name]([np.zeros(2)]).defaults
-    theirs = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name](
-        [torch.nn.Parameter(torch.zeros(2))]).defaults
+    theirs = torch_class(name)([torch.nn.Parameter(torch.zeros(2))]).defaults
     for key, value in ours.items():
         assert theirs[key] == value, key
 
@@ -418,6 +550,28 @@ BAD_HYPER = [
     ("adam", dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
     ("adamw", dict(betas=(0.9, 1.5)), "Invalid beta parameter at index 1: 1.5"),
     ("adamw", dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+    ("rmsprop", dict(lr=-0.1), "Invalid learning rate: -0.1"),
+    ("rmsprop", dict(eps=-1e-8), "Invalid epsilon value: -1e-08"),
+    ("rmsprop", dict(momentum=-0.5), "Invalid momentum value: -0.5"),
+    ("rmsprop", dict(weight_decay=-1.0), "Invalid weight_decay value: -1.0"),
+    ("rmsprop", dict(alpha=-0.9), "Invalid alpha value: -0.9"),
+    ("adagrad", dict(lr=-0.1), "Invalid learning rate: -0.1"),
+    ("adagrad", dict(lr_decay=-1.0), "Invalid lr_decay value: -1.0"),
+    ("adagrad", dict(weight_decay=-1.0), "Invalid weight_decay value: -1.0"),
+    ("adagrad", dict(initial_accumulator_value=-0.5),
+     "Invalid initial_accumulator_value value: -0.5"),
+    ("adagrad", dict(eps=-1e-10), "Invalid epsilon value: -1e-10"),
+    ("nadam", dict(lr=-1e-3), "Invalid learning rate: -0.001"),
+    ("nadam", dict(eps=-1e-8), "Invalid epsilon value: -1e-08"),
+    ("nadam", dict(betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
+    ("nadam", dict(betas=(0.9, 1.0)), "Invalid beta parameter at index 1: 1.0"),
+    ("nadam", dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+    ("nadam", dict(momentum_decay=-4e-3), "Invalid momentum_decay value: -0.004"),
+    ("radam", dict(lr=-1e-3), "Invalid learning rate: -0.001"),
+    ("radam", dict(eps=-1e-8), "Invalid epsilon value: -1e-08"),
+    ("radam", dict(betas=(-0.1, 0.999)), "Invalid beta parameter at index 0: -0.1"),
+    ("radam", dict(betas=(0.9, 1.5)), "Invalid beta parameter at index 1: 1.5"),
+    ("radam", dict(weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
 ]
 
 
@@ -428,9 +582,8 @@ def test_invalid_hyper_parameters_raise_torchs_errors(name, kwargs, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):  # also per group
         CLASSES[name]([{"params": [np.zeros(2)], **kwargs}])
     torch = pytest.importorskip("torch")
-    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        cls([torch.nn.Parameter(torch.zeros(2))], **kwargs)
+        torch_class(name)([torch.nn.Parameter(torch.zeros(2))], **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -492,8 +645,11 @@ def test_get_optimizer_by_name_class_and_instance():
     with pytest.raises(ValueError, match="already constructed AdamW"):
         optim.get_optimizer(opt, lr=0.5)
     with pytest.raises(ValueError,
-                       match="unknown optimizer 'rmsprop'; valid names are 'sgd', 'adam', 'adamw'"):
-        optim.get_optimizer("rmsprop", [np.zeros(2)])
+                       match="unknown optimizer 'lion'; valid names are 'sgd', 'adam', 'adamw', "
+                             "'rmsprop', 'adagrad', 'nadam', 'radam'"):
+        optim.get_optimizer("lion", [np.zeros(2)])
+    for name in ("RMSprop", "adagrad", "NAdam", "radam"):
+        assert type(optim.get_optimizer(name, [np.zeros(2)])) is CLASSES[name.lower()]
     with pytest.raises(TypeError, match="optimizer must be a name"):
         optim.get_optimizer(42, [np.zeros(2)])
 
@@ -557,9 +713,14 @@ def test_clip_grad_norm_on_plain_gradient_arrays_and_edge_cases():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize(("name", "kwargs"), [("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True,
-                                                       "weight_decay": 0.01}),
-                                              ("adamw", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True})])
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    ("adamw", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+    ("rmsprop", {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.01}),
+    ("adagrad", {"lr": 0.1, "lr_decay": 0.01}),
+    ("nadam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("radam", {"lr": 0.01, "betas": (0.9, 0.9)}),
+])
 def test_large_buffers_split_over_threads_match_numpy_formulas(name, kwargs, threads):
     """Buffers above the threading grain (2**17 elements) are updated in chunks over fastgd's
     threads; odd sizes put a chunk boundary mid-vector. Same result as the formulas, any split."""
@@ -568,10 +729,410 @@ def test_large_buffers_split_over_threads_match_numpy_formulas(name, kwargs, thr
     try:
         rng = np.random.default_rng(5)
         params0 = [rng.standard_normal(300_001).astype(np.float32), rng.standard_normal((513, 517))]
-        grads = [[rng.standard_normal(p.shape).astype(p.dtype) for p in params0] for _ in range(3)]
+        steps = 7 if name == "radam" else 3  # RAdam rectifies from step 6 on
+        grads = [[rng.standard_normal(p.shape).astype(p.dtype) for p in params0] for _ in range(steps)]
         ours, _, _ = run_fastgd(name, kwargs, params0, grads)
         want, _ = run_numpy(name, kwargs, params0, grads)
         for a, b in zip(ours[-1], want[-1], strict=True):
             np.testing.assert_allclose(a, b, **tol(a.dtype))
     finally:
         fastgd.set_num_threads(old)
+
+
+# ------------------------------------------------------------- a small net, 25 steps, vs torch
+
+
+def small_net(dtype, seed=0):
+    """A fastgd net Linear(4, 6)-Tanh-Linear(6, 3) and torch's twin with the same weights."""
+    torch = pytest.importorskip("torch")
+    net = fastgd.Net([fastgd.Linear(4, 6), fastgd.Tanh(), fastgd.Linear(6, 3)], dtype=dtype, seed=seed)
+    tnet = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3))
+    tnet = tnet.to(torch.float32 if dtype == np.float32 else torch.float64)
+    with torch.no_grad():
+        for layer, tl in zip(net.layers[::2], tnet[::2], strict=True):
+            tl.weight.copy_(torch.from_numpy(layer.W.data.T.copy()))
+            tl.bias.copy_(torch.from_numpy(layer.b.data.copy()))
+    return net, tnet
+
+
+def torch_params(tnet):
+    """torch's parameters in fastgd's order and layout: W (in, out), b."""
+    return [t.detach().numpy().T if t.ndim == 2 else t.detach().numpy() for t in tnet.parameters()]
+
+
+def fused_tol(dtype):
+    """The fused engine vs the layer-by-layer path: the same kernels, sums maybe in another order."""
+    return dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-13)
+
+
+def net_tol(dtype):
+    return dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-11)
+
+
+# The new optimizers' cases and one of each older one. Ascending the loss (maximize) drives the
+# net's weights apart chaotically: those cases are checked on fixed gradient sequences above.
+NET_CASES = [(i, n, kw) for i, (n, kw) in zip(IDS, CASES, strict=True) if not kw.get("maximize")
+             and (n in ("rmsprop", "adagrad", "nadam", "radam") or kw == {"lr": 0.1} or
+                  kw == {"lr": 1e-2})]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "kwargs"), [c[1:] for c in NET_CASES], ids=[c[0] for c in NET_CASES])
+def test_small_net_25_steps_match_torch(name, kwargs, dtype):
+    """Each framework computes its own gradients (MSE of a small tanh net) and steps its own
+    optimizer, fastgd both layer by layer and fused (Trainer.step as one C++ call): the weights
+    agree after every one of 25 steps, and so does the final state."""
+    torch = pytest.importorskip("torch")
+    net, tnet = small_net(dtype)
+    fnet, _ = small_net(dtype)
+    opt = CLASSES[name](net.parameters(), **kwargs)
+    fopt = CLASSES[name](fnet.parameters(), **kwargs)
+    trainer = fastgd.Trainer(fnet, loss="mse", optimizer=fopt)
+    topt = torch_class(name)(tnet.parameters(), **kwargs)
+    rng = np.random.default_rng(7)
+    for step in range(25):
+        X = rng.standard_normal((8, 4)).astype(dtype)
+        y = rng.standard_normal((8, 3)).astype(dtype)
+        net.zero_grad()
+        _, dout = fastgd.ops.mse(net.forward(X), y)
+        net.backward(dout)
+        opt.step()
+        trainer.step(X, y)
+        topt.zero_grad()
+        torch.nn.functional.mse_loss(tnet(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        topt.step()
+        for p, q, t in zip(net.parameters(), fnet.parameters(), torch_params(tnet), strict=True):
+            np.testing.assert_allclose(p.data, t, **net_tol(dtype), err_msg=f"step {step}")
+            np.testing.assert_allclose(q.data, p.data, **fused_tol(dtype), err_msg=f"fused, step {step}")
+    assert trainer._fused, "the Trainer's step was not fused"
+    fused_state = fopt.state_dict()["state"]
+    for i, p in enumerate(net.parameters()):
+        assert set(fused_state.get(i, {})) == set(opt.state.get(p, {}))
+        for key, value in fused_state.get(i, {}).items():
+            if key in SCALAR_KEYS:
+                assert value == opt.state[p][key], key
+            else:
+                np.testing.assert_allclose(value, opt.state[p][key], **fused_tol(dtype), err_msg=key)
+    for p, t in zip(net.parameters(), tnet.parameters(), strict=True):
+        ours, theirs = opt.state.get(p, {}), torch_state(topt, t)
+        assert set(ours) == set(theirs)
+        for key, value in theirs.items():
+            if key in SCALAR_KEYS:
+                assert ours[key] == value, key
+            else:
+                mine = ours[key].T if ours[key].ndim == 2 else ours[key]
+                assert ours[key].dtype == dtype
+                np.testing.assert_allclose(mine, value, **net_tol(dtype), err_msg=key)
+
+
+def test_nadam_mu_product_is_torchs_float32_product():
+    """torch keeps mu_product in a float32 tensor whatever the parameters' dtype: after 25 steps
+    fastgd's value is exactly torch's, and differs from the product taken in double."""
+    torch = pytest.importorskip("torch")
+    x = np.zeros(3)
+    opt = optim.NAdam([x], lr=1e-2, momentum_decay=0.01)
+    t = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    topt = torch.optim.NAdam([t], lr=1e-2, momentum_decay=0.01)
+    exact = 1.0
+    for step in range(1, 26):
+        opt.step(grads=[np.full(3, 0.5)])
+        t.grad = torch.full((3,), 0.5, dtype=torch.float64)
+        topt.step()
+        exact *= 0.9 * (1 - 0.5 * 0.96 ** (step * 0.01))
+        assert opt.state[opt.params[0]]["mu_product"] == topt.state[t]["mu_product"].item()
+    assert opt.state[opt.params[0]]["mu_product"] != exact
+    assert opt.state[opt.params[0]]["mu_product"] == pytest.approx(exact, rel=1e-6)
+
+
+def test_radam_is_momentum_sgd_until_the_variance_is_tractable():
+    """While rho_t <= 5 (steps 1-5 for beta2 = 0.999) RAdam steps by lr·m/(1-β1^t): with a
+    constant gradient g that is exactly lr·g per step; from step 6 on the step is rectified."""
+    g = 0.25
+    x = np.zeros(1)
+    opt = optim.RAdam([x], lr=0.1)
+    for step in range(1, 6):
+        opt.step(grads=[np.full(1, g)])
+        assert x[0] == pytest.approx(-0.1 * g * step, rel=1e-14)
+    rho_inf = 2 / (1 - 0.999) - 1
+    rho_6 = rho_inf - 2 * 6 * 0.999**6 / (1 - 0.999**6)
+    assert rho_6 > 5
+    rect = np.sqrt((rho_6 - 4) * (rho_6 - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_6))
+    before = x[0]
+    opt.step(grads=[np.full(1, g)])
+    # m/(1-β1^t) = g and v/(1-β2^t) = g² for a constant gradient: the step is lr·rect·g/(g + ε')
+    eps_hat = 1e-8 / np.sqrt(1 - 0.999**6)
+    assert before - x[0] == pytest.approx(0.1 * rect * g / (g + eps_hat), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "nadam", "radam"])
+def test_param_groups_with_their_own_hyper_parameters_match_torch(name):
+    """Per-group lr, weight_decay, momentum/betas/... on the layer-by-layer path, and an lr
+    edited between steps, as torch."""
+    torch = pytest.importorskip("torch")
+    extra = {"rmsprop": {"momentum": 0.5, "centered": True, "alpha": 0.9},
+             "adagrad": {"lr_decay": 0.1},
+             "nadam": {"betas": (0.8, 0.9), "momentum_decay": 0.01},
+             "radam": {"betas": (0.8, 0.9), "decoupled_weight_decay": True}}[name]
+    params0, grads = problem(np.float64, seed=8, n_steps=8)
+    arrays = [p.copy() for p in params0]
+    tp = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params0]
+
+    def groups(ps):
+        return [{"params": ps[:2], "weight_decay": 0.1}, {"params": ps[2:], "lr": 0.05, **extra}]
+
+    opt = CLASSES[name](groups(arrays), lr=0.01)
+    topt = torch_class(name)(groups(tp), lr=0.01)
+    for i, gs in enumerate(grads):
+        if i == 4:
+            opt.param_groups[0]["lr"] = topt.param_groups[0]["lr"] = 0.02
+        opt.step(grads=gs)
+        for p, g in zip(tp, gs, strict=True):
+            p.grad = torch.from_numpy(g.copy())
+        topt.step()
+        for a, p in zip(arrays, tp, strict=True):
+            np.testing.assert_allclose(a, p.detach().numpy(), rtol=1e-11, atol=1e-13)
+
+
+def test_adagrad_state_exists_from_construction_as_in_torch():
+    torch = pytest.importorskip("torch")
+    opt = optim.Adagrad([np.zeros(3)], initial_accumulator_value=0.25)
+    theirs = torch.optim.Adagrad([torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))],
+                                 initial_accumulator_value=0.25).state_dict()
+    sd = opt.state_dict()
+    assert set(sd["state"][0]) == set(theirs["state"][0]) == {"step", "sum"}
+    assert sd["state"][0]["step"] == float(theirs["state"][0]["step"]) == 0
+    np.testing.assert_array_equal(sd["state"][0]["sum"], theirs["state"][0]["sum"].numpy())
+    assert set(sd["param_groups"][0]) - {"params"} <= set(theirs["param_groups"][0])
+
+
+def test_nadam_state_dict_checks_mu_product():
+    opt = optim.NAdam([np.zeros(2)])
+    opt.step(grads=[np.ones(2)])
+    sd = opt.state_dict()
+    assert isinstance(sd["state"][0]["mu_product"], float)
+    sd["state"][0]["mu_product"] = "x"
+    with pytest.raises(ValueError, match=r"state\[0\]\['mu_product'\] must be a number"):
+        opt.load_state_dict(sd)
+
+
+# ---------------------------------------------------------------------------- param_groups
+
+
+class ToyNorm(Layer):
+    """A stand-in normalisation layer: its class name contains "Norm"."""
+
+    def __init__(self, n, dtype=np.float64):
+        super().__init__()
+        self.weight = Parameter(np.ones(n, dtype), name="weight")
+        self.shift = Parameter(np.zeros(n, dtype), name="shift")
+
+    def parameters(self):
+        return [self.weight, self.shift]
+
+    def forward(self, X):
+        return X * self.weight.data + self.shift.data
+
+    def backward(self, dout, *, need_dx=True):
+        return dout * self.weight.data
+
+
+def test_param_groups_leave_biases_and_norms_undecayed():
+    inner = fastgd.Net([fastgd.Linear(3, 3), ToyNorm(3)], dtype="float64")
+    net = fastgd.Net([fastgd.Linear(4, 3), fastgd.ReLU(), inner, fastgd.Linear(3, 2, bias=False)],
+                     dtype="float64")
+    names = dict((id(p), n) for n, p in net.named_parameters())
+    groups = optim.param_groups(net, weight_decay=0.05)
+    assert [g["weight_decay"] for g in groups] == [0.05, 0.0]
+    assert [names[id(p)] for p in groups[0]["params"]] == ["0.W", "2.0.W", "3.W"]
+    assert [names[id(p)] for p in groups[1]["params"]] == ["0.b", "2.0.b", "2.1.weight", "2.1.shift"]
+    # only biases excluded; a name matched by its last part; nothing excluded: one group
+    only_bias = optim.param_groups(net, 0.05, no_decay=("bias",))
+    assert [names[id(p)] for p in only_bias[1]["params"]] == ["0.b", "2.0.b"]
+    by_name = optim.param_groups(net, 0.05, no_decay=("shift",))
+    assert [names[id(p)] for p in by_name[1]["params"]] == ["2.1.shift"]
+    assert len(optim.param_groups(net, 0.05, no_decay=())) == 1
+    with pytest.raises(ValueError, match="Invalid weight_decay value: -1"):
+        optim.param_groups(net, weight_decay=-1)
+
+
+def test_param_groups_train_like_torch_with_the_same_groups():
+    torch = pytest.importorskip("torch")
+    net, tnet = small_net(np.float64, seed=3)
+    opt = optim.AdamW(optim.param_groups(net, weight_decay=0.1), lr=0.01)
+    tw = [p for n, p in tnet.named_parameters() if n.endswith("weight")]
+    tb = [p for n, p in tnet.named_parameters() if n.endswith("bias")]
+    topt = torch.optim.AdamW([{"params": tw, "weight_decay": 0.1},
+                              {"params": tb, "weight_decay": 0.0}], lr=0.01)
+    rng = np.random.default_rng(9)
+    for _ in range(10):
+        X, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 3))
+        net.zero_grad()
+        net.backward(fastgd.ops.mse(net.forward(X), y)[1])
+        opt.step()
+        topt.zero_grad()
+        torch.nn.functional.mse_loss(tnet(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        topt.step()
+    for p, t in zip(net.parameters(), torch_params(tnet), strict=True):
+        np.testing.assert_allclose(p.data, t, **net_tol(np.float64))
+
+
+# --------------------------------------------------------------- parameter groups, fused
+
+
+GROUP_HYPER = {  # (common, second group's own, an option edited in the first group mid-run)
+    "sgd": ({"lr": 0.05, "momentum": 0.9}, {"lr": 0.02, "nesterov": True}, ("momentum", 0.5)),
+    "adam": ({"lr": 0.01}, {"lr": 0.005, "betas": (0.8, 0.99), "amsgrad": True}, ("betas", (0.5, 0.9))),
+    "adamw": ({"lr": 0.01}, {"lr": 0.02, "eps": 1e-6}, ("weight_decay", 0.3)),
+    "rmsprop": ({"lr": 0.01, "momentum": 0.5}, {"lr": 0.005, "centered": True, "alpha": 0.9},
+                ("alpha", 0.8)),
+    "adagrad": ({"lr": 0.1}, {"lr": 0.05, "lr_decay": 0.1}, ("eps", 1e-3)),
+    "nadam": ({"lr": 0.01}, {"lr": 0.02, "betas": (0.8, 0.9), "momentum_decay": 0.01},
+              ("momentum_decay", 0.02)),
+    "radam": ({"lr": 0.01}, {"lr": 0.02, "betas": (0.8, 0.9), "decoupled_weight_decay": True},
+              ("betas", (0.7, 0.95))),
+}
+
+
+@pytest.mark.parametrize("layout", ["param_groups", "per_layer"])
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_groups_run_fused_and_equal_layer_by_layer_and_torch(name, layout):
+    """Two groups with their own hyper-parameters, in the fused step: param_groups(net) (weights
+    vs biases, interleaved in the net's order) and one group per layer. An lr and another option
+    edited between steps reach the next fused step without rebuilding the engine."""
+    torch = pytest.importorskip("torch")
+    common, own, (edit_key, edit_value) = GROUP_HYPER[name]
+    rng = np.random.default_rng(11)
+    nets = [small_net(np.float64, seed=5)[0] for _ in range(2)]
+    _, tnet = small_net(np.float64, seed=5)
+    tparams = list(tnet.parameters())
+
+    def groups(ps):
+        if layout == "param_groups":
+            first, second = [ps[0], ps[2]], [ps[1], ps[3]]
+        else:
+            first, second = ps[:2], ps[2:]
+        return [{"params": first, "weight_decay": 0.1}, {"params": second, "weight_decay": 0.0, **own}]
+
+    trainers = []
+    for net, fused in zip(nets, (True, False), strict=True):
+        ps = optim.param_groups(net, weight_decay=0.1) if layout == "param_groups" else None
+        gs = groups(net.parameters())
+        if ps is not None:  # param_groups gives the weights/biases split of groups()
+            assert [[id(p) for p in g["params"]] for g in ps] == [[id(p) for p in g["params"]] for g in gs]
+        trainers.append(fastgd.Trainer(net, loss="mse", optimizer=CLASSES[name](gs, **common), fused=fused))
+    topt = torch_class(name)(groups(tparams), **common)
+    engine = None
+    for step in range(12):
+        if step == 4:
+            for group in [t.optimizer.param_groups[1] for t in trainers] + [topt.param_groups[1]]:
+                group["lr"] *= 0.5  # a schedule
+        if step == 7:
+            for group in [t.optimizer.param_groups[0] for t in trainers] + [topt.param_groups[0]]:
+                group[edit_key] = edit_value
+        X, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 3))
+        losses = [t.step(X, y) for t in trainers]
+        topt.zero_grad()
+        torch.nn.functional.mse_loss(tnet(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        topt.step()
+        assert losses[0] == pytest.approx(losses[1], rel=1e-11)
+        fused_step = trainers[0]._fused
+        assert fused_step and fused_step.engine.num_groups == 2
+        engine = engine or fused_step.engine
+        assert fused_step.engine is engine  # never rebuilt
+        for p, q, t in zip(*(n.parameters() for n in nets), torch_params(tnet), strict=True):
+            np.testing.assert_allclose(p.data, q.data, **fused_tol(np.float64), err_msg=f"step {step}")
+            np.testing.assert_allclose(q.data, t, **net_tol(np.float64), err_msg=f"step {step}")
+    sd = [t.optimizer.state_dict() for t in trainers]
+    assert sd[0]["param_groups"] == sd[1]["param_groups"]
+    for i, entry in sd[1]["state"].items():
+        assert set(entry) == set(sd[0]["state"][i])
+        for key, value in entry.items():
+            np.testing.assert_allclose(sd[0]["state"][i][key], value, **fused_tol(np.float64))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "nadam", "radam"])
+def test_fused_state_dict_round_trip_resumes_bit_identically(name):
+    """A fused Trainer's optimizer state (flat buffers, the step and NAdam's mu_product kept by
+    the engine) saved mid-run and loaded into a fresh fused Trainer continues bit-identically."""
+    kwargs = dict(CASES[[n for n, _ in CASES].index(name)][1])
+    rng = np.random.default_rng(12)
+    batches = [(rng.standard_normal((8, 4)).astype(np.float32), rng.standard_normal((8, 3)).astype(np.float32))
+               for _ in range(8)]
+    net = fastgd.Net([fastgd.Linear(4, 6), fastgd.Tanh(), fastgd.Linear(6, 3)], dtype="float32", seed=1)
+    trainer = fastgd.Trainer(net, loss="mse", optimizer=CLASSES[name](net.parameters(), **kwargs))
+    for X, y in batches[:4]:
+        trainer.step(X, y)
+    sd = trainer.optimizer.state_dict()
+    assert all(entry["step"] == 4 for entry in sd["state"].values())
+    net2 = net.copy()
+    trainer2 = fastgd.Trainer(net2, loss="mse", optimizer=CLASSES[name](net2.parameters(), lr=1.0))
+    trainer2.optimizer.load_state_dict(sd)
+    for X, y in batches[4:]:
+        assert trainer.step(X, y) == trainer2.step(X, y)
+    assert trainer._fused and trainer2._fused
+    for p, q in zip(net.parameters(), net2.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda e, c: e.set_update("lion", {"lr": 0.1}, {}, {}, c), ValueError, "unknown optimizer 'lion'"),
+    (lambda e, c: e.set_update("radam", {"lr": 0.1}, {}, {}, c), ValueError, "needs hyper-parameter 'beta1'"),
+    (lambda e, c: e.set_update("adagrad", {"lr": 0.1, "lr_decay": 0, "weight_decay": 0, "eps": 1e-10}, {}, {}, c),
+     ValueError, "adagrad needs a sum state array"),
+    (lambda e, c: e.set_update("adagrad", {"lr": 0.1, "lr_decay": 0, "weight_decay": 0, "eps": 1e-10},
+                               {"sum": np.zeros(3)}, {}, c), ValueError, r"sum must have shape \(23,\)"),
+    (lambda e, c: e.set_update("adagrad", {"lr": "x"}, {}, {}, c), TypeError, "hyper-parameter 'lr' must be a number"),
+    (lambda e, c: e.set_update("nadam", {"lr": 0.1, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0,
+                                         "momentum_decay": 4e-3, "decoupled": 0},
+                               {"exp_avg": np.zeros(23), "exp_avg_sq": np.zeros(23)}, {"mu_product": 1.0}, c),
+     TypeError, "scalar 'mu_product' must be a float64 array of shape"),
+    (lambda e, c: e.set_update("nadam", {"lr": 0.1, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0,
+                                         "momentum_decay": 4e-3, "decoupled": 0},
+                               {"exp_avg": np.zeros(23), "exp_avg_sq": np.zeros(23)}, {}, c),
+     ValueError, "nadam needs a mu_product scalar"),
+])
+def test_engine_set_update_refuses_bad_units(call, error, message):
+    """Engine.set_update (the generic binding of the update registry) names what is wrong."""
+    e = fastgd._core.Engine("float64", [("linear", 4, 3, 0, 12), ("tanh",), ("linear", 3, 2, 15, 21)], "mse", 4)
+    e.bind(np.zeros(23), np.zeros(23))
+    with pytest.raises(error, match=message):
+        call(e, np.zeros((), np.int64))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "nadam", "radam"])
+def test_names_work_in_fit_trainer_and_minimize(name):
+    """The registry names reach Net.fit, Trainer and minimize, and each descends."""
+    res = fastgd.minimize(lambda x: float((x**2).sum()), np.ones(3), grad=lambda x: 2 * x,
+                          optimizer=name, steps=300, lr=0.1)
+    assert res.fun < 1e-2 * 3
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 4)).astype(np.float32)
+    y = X @ rng.standard_normal((4, 1)).astype(np.float32)
+    net = fastgd.Net([fastgd.Linear(4, 1)], dtype="float32", seed=0)
+    history = net.fit(X, y, loss="mse", optimizer=name, epochs=15, batch_size=16, lr=0.05)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    trainer = fastgd.Trainer(net, loss="mse", optimizer=name, lr=0.01)
+    assert type(trainer.optimizer) is CLASSES[name]
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad", "nadam", "radam"])
+def test_checkpoint_keeps_the_new_optimizers_state(name, tmp_path):
+    """net.save(optimizer=) / Net.load(with_optimizer=True): the state (arrays, step, NAdam's
+    mu_product) comes back and training continues bit-identically."""
+    kwargs = dict(CASES[[n for n, _ in CASES].index(name)][1])
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((16, 4)), rng.standard_normal((16, 2))
+    net = fastgd.Net([fastgd.Linear(4, 3), fastgd.Tanh(), fastgd.Linear(3, 2)], dtype="float64", seed=0)
+    opt = CLASSES[name](net.parameters(), **kwargs)
+    trainer = fastgd.Trainer(net, loss="mse", optimizer=opt)
+    for _ in range(3):
+        trainer.step(X, y)
+    net.save(tmp_path / "ckpt.npz", optimizer=opt)
+    net2, opt2 = fastgd.Net.load(tmp_path / "ckpt.npz", with_optimizer=True)
+    assert type(opt2) is CLASSES[name]
+    assert opt2.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
+    trainer2 = fastgd.Trainer(net2, loss="mse", optimizer=opt2)
+    for _ in range(3):
+        assert trainer.step(X, y) == trainer2.step(X, y)
+    for p, q in zip(net.parameters(), net2.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)

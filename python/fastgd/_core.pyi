@@ -7,7 +7,7 @@ import typing
 
 import numpy
 
-__all__: list[str] = ['Engine', 'adam_step', 'bce_with_logits', 'blas_config', 'blas_corename', 'get_num_threads', 'huber', 'l1', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'poisson_nll', 'relu', 'relu_backward', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'smooth_l1', 'softmax', 'softmax_cross_entropy', 'tanh', 'tanh_backward']
+__all__: list[str] = ['Engine', 'adagrad_step', 'adam_step', 'bce_with_logits', 'blas_config', 'blas_corename', 'get_num_threads', 'huber', 'l1', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'nadam_step', 'poisson_nll', 'radam_step', 'relu', 'relu_backward', 'rmsprop_step', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'smooth_l1', 'softmax', 'softmax_cross_entropy', 'tanh', 'tanh_backward']
 class Engine:
     """
     The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
@@ -62,6 +62,10 @@ class Engine:
         """
         The ops' random stream: seed, and the step counter (advanced once per training step).
         """
+    def set_update(self, name: str, hyper: dict, state: dict, scalars: dict, counter: typing.Any, offset: typing.SupportsInt | typing.SupportsIndex = 0, size: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
+        """
+        Any optimizer of the update registry by name ('sgd', 'adam', 'rmsprop', 'adagrad', 'nadam', 'radam') over the whole buffer (replacing all groups) or, given offset/size, one more group.
+        """
     def set_sgd(self, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, weight_decay: typing.SupportsFloat | typing.SupportsIndex, momentum_buffer: typing.Any, counter: typing.Any, offset: typing.SupportsInt | typing.SupportsIndex = 0, size: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         """
         SGD over the whole buffer (replacing all groups) or, given offset/size, one more group.
@@ -92,6 +96,11 @@ class Engine:
     @property
     def workspace_allocations(self) -> int:
         ...
+def adagrad_step(param: typing.Any, grad: typing.Any, state_sum: typing.Any, *, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex = 0.01, lr_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-10) -> None:
+    """
+    One ``torch.optim.Adagrad`` update in place: ``g = grad + wd*p; state_sum += g*g;
+    p -= lr / (1 + (step-1)*lr_decay) * g / (sqrt(state_sum) + eps)``; ``step`` counted after incrementing.
+    """
 def adam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_sq: typing.Any, *, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, decoupled: bool = False, max_exp_avg_sq: typing.Any = None) -> None:
     """
     One ``torch.optim.Adam`` (``decoupled=True``: ``AdamW``) update in place, in one pass; ``step``
@@ -170,11 +179,25 @@ def mse_gradient(weights: typing.Any, features: typing.Any, targets: typing.Any,
     weights: (d+1,) bias first; features: (n, d) or (n,) for one feature; targets: (n,).
     Returns the gradient, shape of weights: ``(2/n) [sum(r), features.T @ r]`` with residuals r.
     """
+def nadam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_sq: typing.Any, *, step: typing.SupportsInt | typing.SupportsIndex, mu_product: typing.SupportsFloat | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex = 0.002, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, momentum_decay: typing.SupportsFloat | typing.SupportsIndex = 0.004, decoupled: bool = False) -> None:
+    """
+    One ``torch.optim.NAdam`` update in place; ``step`` counted after incrementing and ``mu_product``
+    the product of mu_1..mu_step (this step's included), ``mu_t = beta1*(1 - 0.5*0.96**(t*momentum_decay))``.
+    ``m = lerp(m, g, 1-beta1); v = beta2*v + (1-beta2)*g*g; d = sqrt(v/(1-beta2**t)) + eps;
+    p -= lr*(1-mu_t)/(1-mu_product) * g/d + lr*mu_{t+1}/(1-mu_product*mu_{t+1}) * m/d``.
+    """
 def poisson_nll(pred: typing.Any, target: typing.Any, *, log_input: bool = True, full: bool = False, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean Poisson negative log-likelihood (``torch.nn.PoissonNLLLoss``): ``exp(p) - t p`` (log_input)
     or ``p - t log(p + eps)``; full adds Stirling's ``t log t - t + 0.5 log(2 pi t)`` where t > 1.
     sample_weight as for mse.
+    """
+def radam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_sq: typing.Any, *, step: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, beta1: typing.SupportsFloat | typing.SupportsIndex = 0.9, beta2: typing.SupportsFloat | typing.SupportsIndex = 0.999, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, decoupled: bool = False) -> None:
+    """
+    One ``torch.optim.RAdam`` update in place; ``step`` counted after incrementing. With
+    ``rho_inf = 2/(1-beta2) - 1`` and ``rho_t = rho_inf - 2*t*beta2**t/(1-beta2**t)``: ``rho_t > 5`` applies
+    the rectified adaptive step ``lr*m/(1-beta1**t) * r_t*sqrt(1-beta2**t)/(sqrt(v) + eps)``, else
+    ``lr*m/(1-beta1**t)``.
     """
 def relu(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
@@ -183,6 +206,13 @@ def relu(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, 
 def relu_backward(Z: typing.Any, dA: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
     ReLU backward from the layer *input* Z: ``dZ = dA where Z > 0 else 0``.
+    """
+def rmsprop_step(param: typing.Any, grad: typing.Any, square_avg: typing.Any, grad_avg: typing.Any = None, momentum_buffer: typing.Any = None, *, lr: typing.SupportsFloat | typing.SupportsIndex = 0.01, alpha: typing.SupportsFloat | typing.SupportsIndex = 0.99, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> None:
+    """
+    One ``torch.optim.RMSprop`` update in place, in one pass: ``g = grad + wd*p;
+    sq = alpha*sq + (1-alpha)*g*g``; ``grad_avg`` given (centered): ``grad_avg = lerp(grad_avg, g, 1-alpha)``,
+    ``avg = sqrt(sq - grad_avg**2) + eps``, else ``avg = sqrt(sq) + eps``; momentum != 0 (needs
+    ``momentum_buffer``): ``buf = momentum*buf + g/avg; p -= lr*buf``, else ``p -= lr*g/avg``.
     """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """

@@ -1,9 +1,10 @@
 """The fused training step: ``Trainer.step`` as one C++ call for nets of built-in layers.
 
 ``FusedStep`` turns a ``Net`` of built-in layers (those of ``LAYER_SPECS``), a built-in loss
-(``LOSS_SPECS``) and an ``SGD``/``Adam``/``AdamW`` optimizer into a ``fastgd._core.Engine``:
-forward, loss, backward and the update run in C++ over one flat buffer, with a workspace reused
-from step to step. The engine is a list of C++ units found by the names the two tables give
+(``LOSS_SPECS``) and an optimizer (``SGD``, ``Adam``, ``AdamW`` through the engine's own setters;
+``RMSprop``, ``Adagrad``, ``NAdam``, ``RAdam`` through ``UPDATE_SPECS``) into a
+``fastgd._core.Engine``: forward, loss, backward and the update run in C++ over one flat buffer,
+with a workspace reused from step to step. The engine is a list of C++ units found by the names the two tables give
 (``src/cpp/engine_ops.cpp``, ``engine_losses.cpp``, ``engine_updates.cpp``); a layer's
 persistent buffers (``Layer.buffers()``, e.g. running statistics) are bound by name and written
 in place, so the layer's own arrays always hold them.
@@ -11,13 +12,16 @@ in place, so the layer's own arrays always hold them.
 For that, the net's parameters are moved into one contiguous buffer per net (``flatten``):
 ``Parameter.data``/``.grad`` become views into it, so users still see and edit the weights in
 place. The optimizer's state arrays (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``,
-``max_exp_avg_sq``) become views into flat state buffers the engine updates; Adam's ``step``
-count lives in the engine and is written back into ``optimizer.state`` whenever the optimizer is
-read (``state_dict``) or used directly.
+``max_exp_avg_sq``, ``square_avg``, ``grad_avg``, ``sum``) become views into flat state buffers
+the engine updates; the ``step`` count (and NAdam's ``mu_product``) lives in the engine and is
+written back into ``optimizer.state`` whenever the optimizer is read (``state_dict``) or used
+directly.
 
-Several parameter groups are fused when each is a contiguous run of the net's parameters.
-Anything else (custom layers or losses, other groupings, ``maximize``) keeps the
-layer-by-layer Python path, with the same results.
+Several parameter groups are fused when together they hold each of the net's parameters once
+(the flat buffer is laid out group after group), each with its own hyper-parameters. An option
+edited in any group between steps (``lr`` by a schedule, or any other) reaches the next fused
+step without rebuilding the engine. Anything else (custom layers or losses, groups that miss a
+parameter, ``maximize``) keeps the layer-by-layer Python path, with the same results.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from .losses import (
 )
 from .parameter import Parameter
 
-__all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "flatten", "plan"]
+__all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "UPDATE_SPECS", "flatten", "plan"]
 
 #: The offset of a parameter in the flat buffer (given to the spec builders).
 Offset = Callable[[Parameter], int]
@@ -72,6 +76,30 @@ LOSS_SPECS: dict[type, Callable[[Any], str | tuple[Any, ...]]] = {
     ("cross_entropy", loss.label_smoothing, *([] if loss.weight is None else loss.weight.tolist())),
     BCEWithLogitsLoss: lambda loss: "bce_with_logits" if loss.pos_weight is None else
     ("bce_with_logits", *loss.pos_weight.tolist()),
+}
+
+
+#: Optimizer class -> ``(unit name, hyper, state keys)`` for one of its parameter groups: the name
+#: of the C++ update registry (``src/cpp/engine_updates.cpp``), its hyper-parameters by name, and
+#: the per-parameter state arrays it updates (each a flat buffer over the group). A new fused
+#: optimizer adds one entry here (and its unit there).
+UPDATE_SPECS: dict[type, Callable[[dict[str, Any]], tuple[str, dict[str, float], list[str]]]] = {
+    optim.RMSprop: lambda g: ("rmsprop", {
+        "lr": g["lr"], "alpha": g["alpha"], "eps": g["eps"], "weight_decay": g["weight_decay"],
+        "momentum": g["momentum"], "centered": float(bool(g["centered"]))},
+        ["square_avg"] + (["momentum_buffer"] if g["momentum"] > 0 else [])
+        + (["grad_avg"] if g["centered"] else [])),
+    optim.Adagrad: lambda g: ("adagrad", {
+        "lr": g["lr"], "lr_decay": g["lr_decay"], "weight_decay": g["weight_decay"], "eps": g["eps"]},
+        ["sum"]),
+    optim.NAdam: lambda g: ("nadam", {
+        "lr": g["lr"], "beta1": g["betas"][0], "beta2": g["betas"][1], "eps": g["eps"],
+        "weight_decay": g["weight_decay"], "momentum_decay": g["momentum_decay"],
+        "decoupled": float(bool(g["decoupled_weight_decay"]))}, ["exp_avg", "exp_avg_sq"]),
+    optim.RAdam: lambda g: ("radam", {
+        "lr": g["lr"], "beta1": g["betas"][0], "beta2": g["betas"][1], "eps": g["eps"],
+        "weight_decay": g["weight_decay"], "decoupled": float(bool(g["decoupled_weight_decay"]))},
+        ["exp_avg", "exp_avg_sq"]),
 }
 
 
@@ -163,8 +191,16 @@ class _Group:
         self.group, self.params, self.offset = group, params, offset
         self.size = sum(p.data.size for p in params)
         self.counter = np.zeros((), np.int64)
+        self.mu_product = np.ones((), np.float64)  # NAdam's, kept by the engine
         self.flat: dict[str, np.ndarray] = {}
         self.lr = float(group["lr"])
+        self.hyper = _hyper(group)
+        self.seen = tuple(group.values())  # what _sync_hyper compares on every step
+
+
+def _hyper(group: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot of a group's options (all but its parameters), to see edits between steps."""
+    return {k: v for k, v in group.items() if k != "params"}
 
 
 class FusedStep:
@@ -173,8 +209,8 @@ class FusedStep:
     ``grad_slots``: extra slots after the gradients in their flat buffer (see ``flatten``).
     Raises ``NotFusable`` from the constructor when the combination has no fused path.
 
-    Several parameter groups are fused when each holds a contiguous run of the net's parameters
-    (in ``net.parameters()`` order) and together they hold all of them.
+    Several parameter groups are fused when together they hold each of the net's parameters
+    once: the flat buffer is laid out group after group, so each group is one range of it.
     """
 
     def __init__(self, net: Any, loss: Loss, optimizer: Any, clip_norm: float | None,
@@ -182,7 +218,8 @@ class FusedStep:
         opt_kind = type(optimizer)
         # LBFGS steps itself through closures: the engine gives it loss and gradients only
         closure = opt_kind is optim.LBFGS
-        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW) and not closure:
+        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW) and opt_kind not in UPDATE_SPECS \
+                and not closure:
             raise NotFusable(f"optimizer {opt_kind.__name__}")
         if type(loss) not in LOSS_SPECS:
             raise NotFusable(f"loss {loss!r}")
@@ -194,6 +231,8 @@ class FusedStep:
             raise NotFusable("maximize")
         if net.in_features is None:
             raise NotFusable("the net's input width is not fixed")
+        if self.groups:
+            params = [p for g in self.groups for p in g.params]  # the flat buffer's order
         ops = plan(net, params)
         loss_spec = LOSS_SPECS[type(loss)](loss)
         self.data, self.grad = flatten(params, grad_slots)
@@ -203,7 +242,8 @@ class FusedStep:
         self.group = self.groups[0].group if self.groups else optimizer.param_groups[0]
         # the first group's step count (one group: all)
         self.counter = self.groups[0].counter if self.groups else np.zeros((), np.int64)
-        self._adam = opt_kind is not optim.SGD
+        self._kind = opt_kind
+        self._adam = opt_kind is not optim.SGD  # keeps a "step" in its state
         for g in self.groups:
             self._adopt_state(g, opt_kind)
         if clip_norm:
@@ -211,22 +251,28 @@ class FusedStep:
 
     @staticmethod
     def _split_groups(groups: list[dict[str, Any]], params: list[Parameter]) -> list[_Group]:
-        out, i, offset = [], 0, 0
+        """The optimizer's groups over the flat buffer, laid out group after group (so any
+        grouping of the net's parameters, e.g. ``optim.param_groups``, is a set of contiguous
+        ranges)."""
+        ids = {id(p) for p in params}
+        out: list[_Group] = []
+        seen: set[int] = set()
+        offset = 0
         for group in groups:
             ps = list(group["params"])
-            if [id(p) for p in ps] != [id(p) for p in params[i:i + len(ps)]] or not ps:
-                raise NotFusable("the optimizer's groups are not contiguous runs of the net's parameters")
+            if not ps or any(id(p) not in ids or id(p) in seen for p in ps):
+                raise NotFusable("the optimizer's groups do not split the net's parameters")
+            seen.update(id(p) for p in ps)
             out.append(_Group(group, ps, offset))
-            i += len(ps)
             offset += out[-1].size
-        if i != len(params):
+        if len(seen) != len(ids):
             raise NotFusable("the optimizer does not hold exactly the net's parameters")
         return out
 
-    def _flat_state(self, g: _Group, key: str) -> np.ndarray:
+    def _flat_state(self, g: _Group, key: str, fill: float = 0.0) -> np.ndarray:
         """A flat buffer of group ``g`` for state ``key`` holding each parameter's current value
-        (or zeros), whose per-parameter views replace the optimizer's state arrays."""
-        flat = np.zeros(g.size, self.data.dtype)
+        (or ``fill``), whose per-parameter views replace the optimizer's state arrays."""
+        flat = np.full(g.size, fill, self.data.dtype)
         offset = 0
         for p in g.params:
             k = p.data.size
@@ -239,34 +285,61 @@ class FusedStep:
 
     def _adopt_state(self, gr: _Group, opt_kind: type) -> None:
         g, state = gr.group, self.optimizer.state
-        whole = len(self.groups) == 1
-        rng = {} if whole else {"offset": gr.offset, "size": gr.size}
         if not self._adam:
             started = [("momentum_buffer" in state.get(p, {})) for p in gr.params]
             if g["momentum"] != 0 and any(started) and not all(started):
                 raise NotFusable("some parameters have momentum buffers and some do not")
             gr.counter[...] = 1 if any(started) else 0
-            buf = None
-            if g["momentum"] != 0:
-                buf = gr.flat["momentum_buffer"] = self._flat_state(gr, "momentum_buffer")
-            self.engine.set_sgd(g["lr"], g["momentum"], g["dampening"], g["nesterov"],
-                                g["weight_decay"], buf, gr.counter, **rng)
         else:
             steps = {int(state.get(p, {}).get("step", 0)) for p in gr.params}
             if len(steps) != 1:
-                raise NotFusable("parameters are at different Adam steps")
+                raise NotFusable("parameters are at different steps")
             gr.counter[...] = steps.pop()
-            keys = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
-            for key in keys:
-                gr.flat[key] = self._flat_state(gr, key)
-            beta1, beta2 = g["betas"]
-            self.engine.set_adam(g["lr"], beta1, beta2, g["eps"], g["weight_decay"],
-                                 bool(g.get("decoupled_weight_decay", opt_kind is optim.AdamW)),
-                                 gr.flat["exp_avg"], gr.flat["exp_avg_sq"],
-                                 gr.flat.get("max_exp_avg_sq"), gr.counter, **rng)
-        if int(gr.counter) == 0:  # torch has no per-parameter state before the first step
+            if opt_kind is optim.NAdam:
+                products = {float(state.get(p, {}).get("mu_product", 1.0)) for p in gr.params}
+                if len(products) != 1:
+                    raise NotFusable("parameters have different NAdam mu_products")
+                gr.mu_product[...] = products.pop()
+        self._register(gr)
+        # torch has no per-parameter state before the first step (Adagrad's exists from its
+        # construction on)
+        if int(gr.counter) == 0 and opt_kind is not optim.Adagrad:
             for p in gr.params:
                 state.pop(p, None)
+
+    def _state_keys(self, g: dict[str, Any]) -> list[str]:
+        if self._kind is optim.SGD:
+            return ["momentum_buffer"] if g["momentum"] != 0 else []
+        if self._kind in UPDATE_SPECS:
+            return UPDATE_SPECS[self._kind](g)[2]
+        return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
+
+    def _register(self, gr: _Group) -> None:
+        """Give the engine group ``gr``'s update unit with its current hyper-parameters (its flat
+        state buffers made on first use: values from ``optimizer.state``, else torch's initial
+        values)."""
+        g = gr.group
+        for key in self._state_keys(g):
+            if key not in gr.flat:
+                fill = float(g["initial_accumulator_value"]) if key == "sum" else 0.0
+                gr.flat[key] = self._flat_state(gr, key, fill)
+        rng = {} if len(self.groups) == 1 else {"offset": gr.offset, "size": gr.size}
+        if self._kind is optim.SGD:
+            self.engine.set_sgd(g["lr"], g["momentum"], g["dampening"], g["nesterov"],
+                                g["weight_decay"], gr.flat.get("momentum_buffer"), gr.counter, **rng)
+        elif self._kind in UPDATE_SPECS:
+            name, hyper, keys = UPDATE_SPECS[self._kind](g)
+            scalars = {"mu_product": gr.mu_product} if name == "nadam" else {}
+            self.engine.set_update(name, hyper, {k: gr.flat[k] for k in keys}, scalars, gr.counter,
+                                   **rng)
+        else:
+            beta1, beta2 = g["betas"]
+            self.engine.set_adam(g["lr"], beta1, beta2, g["eps"], g["weight_decay"],
+                                 bool(g.get("decoupled_weight_decay", self._kind is optim.AdamW)),
+                                 gr.flat["exp_avg"], gr.flat["exp_avg_sq"],
+                                 gr.flat.get("max_exp_avg_sq") if g["amsgrad"] else None,
+                                 gr.counter, **rng)
+        gr.lr, gr.hyper, gr.seen = float(g["lr"]), _hyper(g), tuple(g.values())
 
     def step(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """One fused training step; returns the batch loss (before the update).
@@ -274,21 +347,39 @@ class FusedStep:
         ``sample_weight`` (n,) of the net's dtype, finite and >= 0: the loss is
         ``Σ wᵢ ℓᵢ / Σ wᵢ`` (ℓᵢ sample i's loss), its gradient that of this weighted mean.
         """
-        self._sync_lr()
+        self._sync_hyper()
         self.last_X = X
         return self.engine.step(X, y, sample_weight)
 
-    def _sync_lr(self) -> None:
-        if len(self.groups) == 1:  # the common case, on every step: one dict lookup
-            g = self.groups[0]
-            if g.group["lr"] != g.lr:
-                g.lr = g.group["lr"]
-                self.engine.set_lr(g.lr)
+    def _sync_hyper(self) -> None:
+        """Hand the groups' edited options to the engine: a new ``lr`` alone is set in place;
+        any other change rebuilds that group's update unit over the same state buffers (the
+        engine, its workspace and the flat buffers stay)."""
+        for g in self.groups:  # on every step: one tuple of the group's values per group
+            if tuple(g.group.values()) != g.seen:
+                break
+        else:
             return
+        single = len(self.groups) == 1
+        changed = []
         for i, g in enumerate(self.groups):
-            if g.group["lr"] != g.lr:
-                g.lr = g.group["lr"]
-                self.engine.set_lr(g.lr, i)
+            now = _hyper(g.group)
+            if now == g.hyper:
+                g.seen = tuple(g.group.values())
+                continue
+            if {**now, "lr": None} == {**g.hyper, "lr": None}:
+                self.engine.set_lr(now["lr"], -1 if single else i)
+                g.lr, g.hyper, g.seen = now["lr"], now, tuple(g.group.values())
+            else:
+                changed.append(g)
+        if changed:
+            if any(g.group.get("maximize") for g in changed):
+                raise ValueError("maximize cannot be switched on while a Trainer's step is fused; "
+                                 "build the Trainer with fused=False")
+            # groups are kept in order by the engine: re-register all of them
+            self.engine.clear_groups()
+            for g in self.groups:
+                self._register(g)
 
     def loss_and_grad(self, X: np.ndarray, y: np.ndarray,
                       sample_weight: np.ndarray | None = None) -> float:
@@ -299,7 +390,7 @@ class FusedStep:
     def update(self) -> None:
         """Clip (when set) and apply the optimizer update to the gradients in the flat buffer:
         the second half of ``step``, after e.g. averaging the gradients across processes."""
-        self._sync_lr()
+        self._sync_hyper()
         self.engine.update()
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -327,10 +418,13 @@ class FusedStep:
 
     def sync_state(self) -> None:
         """Write the engine's state into ``optimizer.state`` as torch lays it out: per parameter,
-        views into the flat buffers and (Adam) the ``step`` count."""
+        views into the flat buffers, the ``step`` count (all but SGD) and NAdam's
+        ``mu_product``."""
         for g in self.groups:
             count = int(g.counter)
-            if count == 0 or not (g.flat or self._adam):  # plain SGD keeps no state
+            if not (g.flat or self._adam):  # plain SGD keeps no state
+                continue
+            if count == 0 and self._kind is not optim.Adagrad:  # no state before a step
                 continue
             offset = 0
             for p in g.params:
@@ -340,4 +434,6 @@ class FusedStep:
                     s[key] = flat[offset:offset + k].reshape(p.data.shape)
                 if self._adam:
                     s["step"] = count
+                if self._kind is optim.NAdam:
+                    s["mu_product"] = float(g.mu_product)
                 offset += k

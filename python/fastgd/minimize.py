@@ -132,7 +132,8 @@ def minimize(
         x0: the starting point: a number, list, tuple or 1-D array (converted to float64).
         grad: ``grad(x) -> (dim,)`` array; ``None`` uses central differences
             (``numerical_gradient``, ``2·dim`` evaluations of ``fun`` per step).
-        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, ``"lbfgs"`` or a
+        optimizer: a name of ``fastgd.optim.OPTIMIZERS`` (``"sgd"``, ``"adam"``, ``"adamw"``,
+            ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``, ``"lbfgs"``) or a
             ``fastgd.optim.Optimizer`` subclass.
         steps: the largest number of updates.
         tol: stop when the gradient norm, or the length of a step, falls below ``tol``.

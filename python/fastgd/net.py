@@ -413,7 +413,8 @@ class Net(Layer):
                 ``fastgd.losses``): class labels (n,) for ``cross_entropy``, 0/1 (n,) or (n, k)
                 for ``bce_with_logits``, floats (n,) or (n, k) for ``mse``.
             loss: ``"mse"``, ``"cross_entropy"``, ``"bce_with_logits"`` or a ``Loss``.
-            optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, a ``fastgd.optim`` class, or an
+            optimizer: a name of ``fastgd.optim.OPTIMIZERS`` (``"sgd"``, ``"adam"``, ``"rmsprop"``,
+                ...), a ``fastgd.optim`` class, or an
                 optimizer instance over ``net.parameters()`` (its state carries over between fits).
             epochs: passes over the data. batch_size: samples per step (None: full batch); the
                 last partial batch is kept, as a torch ``DataLoader`` does.

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from ._core import (
+    adagrad_step,
     adam_step,
     bce_with_logits,
     huber,
@@ -26,9 +27,12 @@ from ._core import (
     linear_forward,
     mse,
     mse_gradient,
+    nadam_step,
     poisson_nll,
+    radam_step,
     relu,
     relu_backward,
+    rmsprop_step,
     sgd_step,
     sigmoid,
     sigmoid_backward,
@@ -40,6 +44,7 @@ from ._core import (
 )
 
 __all__ = [
+    "adagrad_step",
     "adam_step",
     "bce_with_logits",
     "huber",
@@ -50,9 +55,12 @@ __all__ = [
     "linear_forward",
     "mse",
     "mse_gradient",
+    "nadam_step",
     "poisson_nll",
+    "radam_step",
     "relu",
     "relu_backward",
+    "rmsprop_step",
     "sgd_step",
     "sigmoid",
     "sigmoid_backward",

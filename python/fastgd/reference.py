@@ -42,6 +42,10 @@ __all__ = [
     "mse_gradient",
     "sgd_step",
     "adam_step",
+    "rmsprop_step",
+    "adagrad_step",
+    "nadam_step",
+    "radam_step",
 ]
 
 
@@ -371,3 +375,96 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, bet
     step_size = lr / (1 - beta1**step)
     denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + eps
     param -= step_size * exp_avg / denom
+
+
+def _lerp(start, end, weight):
+    """torch.lerp: ``start + w·(end - start)`` for ``|w| < 0.5``, else ``end - (end - start)·(1 - w)``."""
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2,
+                 alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+    """One ``torch.optim.RMSprop`` update, in place (``grad_avg`` given: centered).
+
+    g = grad + wd·param;  sq = α·sq + (1-α)·g²
+    centered: ga = lerp(ga, g, 1-α), avg = sqrt(sq - ga²) + eps;  else avg = sqrt(sq) + eps
+    momentum: buf = momentum·buf + g/avg, param -= lr·buf;  else param -= lr·g/avg
+    """
+    g = grad + weight_decay * param if weight_decay else grad
+    square_avg[...] = square_avg * alpha + (1 - alpha) * g * g
+    if grad_avg is not None:
+        grad_avg[...] = _lerp(grad_avg, g, 1 - alpha)
+        avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        avg = np.sqrt(square_avg) + eps
+    if momentum:
+        momentum_buffer[...] = momentum_buffer * momentum + g / avg
+        param[...] = param + -lr * momentum_buffer
+    else:
+        param[...] = param + -lr * g / avg
+
+
+def adagrad_step(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 eps=1e-10):
+    """One ``torch.optim.Adagrad`` update, in place; ``step`` counted after incrementing.
+
+    g = grad + wd·param;  sum += g²;  param -= lr / (1 + (step-1)·lr_decay) · g / (sqrt(sum) + eps)
+    """
+    g = grad + weight_decay * param if weight_decay else grad
+    state_sum[...] = state_sum + g * g
+    clr = lr / (1 + (step - 1) * lr_decay)
+    param[...] = param + -clr * g / (np.sqrt(state_sum) + eps)
+
+
+def _nadam_mu(beta1, momentum_decay, step):
+    """NAdam's momentum coefficient μ_t = β1·(1 - ½·0.96^(t·momentum_decay))."""
+    return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+
+
+def nadam_step(param, grad, exp_avg, exp_avg_sq, *, step, mu_product, lr=2e-3, beta1=0.9,
+               beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled=False):
+    """One ``torch.optim.NAdam`` update, in place.
+
+    ``step`` is counted after incrementing and ``mu_product`` = μ_1·…·μ_step (this step's μ
+    included; torch keeps it as a float32 number).
+    decoupled: param *= 1 - lr·wd;  else g = grad + wd·param
+    m = lerp(m, g, 1-β1);  v = β2·v + (1-β2)·g²;  d = sqrt(v / (1-β2^t)) + eps
+    param -= lr·(1-μ_t)/(1-mu_product) · g/d + lr·μ_{t+1}/(1-mu_product·μ_{t+1}) · m/d
+    """
+    if weight_decay and decoupled:
+        param *= 1 - lr * weight_decay
+    g = grad + weight_decay * param if weight_decay and not decoupled else grad
+    mu, mu_next = _nadam_mu(beta1, momentum_decay, step), _nadam_mu(beta1, momentum_decay, step + 1)
+    exp_avg[...] = _lerp(exp_avg, g, 1 - beta1)
+    exp_avg_sq[...] = exp_avg_sq * beta2 + (1 - beta2) * g * g
+    denom = np.sqrt(exp_avg_sq / (1 - beta2**step)) + eps
+    param[...] = param + (-lr * (1 - mu) / (1 - mu_product)) * g / denom
+    param[...] = param + (-lr * mu_next / (1 - mu_product * mu_next)) * exp_avg / denom
+
+
+def radam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, beta2=0.999,
+               eps=1e-8, weight_decay=0.0, decoupled=False):
+    """One ``torch.optim.RAdam`` update, in place; ``step`` counted after incrementing.
+
+    decoupled: param *= 1 - lr·wd;  else g = grad + wd·param
+    m = lerp(m, g, 1-β1);  v = β2·v + (1-β2)·g²
+    ρ∞ = 2/(1-β2) - 1;  ρ_t = ρ∞ - 2t·β2^t/(1-β2^t)
+    ρ_t > 5: r = sqrt((ρ_t-4)(ρ_t-2)ρ∞ / ((ρ∞-4)(ρ∞-2)ρ_t)),
+             param -= lr·m/(1-β1^t) · sqrt(1-β2^t)/(sqrt(v) + eps) · r
+    else:    param -= lr·m/(1-β1^t)
+    """
+    if weight_decay and decoupled:
+        param *= 1 - lr * weight_decay
+    g = grad + weight_decay * param if weight_decay and not decoupled else grad
+    exp_avg[...] = _lerp(exp_avg, g, 1 - beta1)
+    exp_avg_sq[...] = exp_avg_sq * beta2 + (1 - beta2) * g * g
+    bc1, bc2 = 1 - beta1**step, 1 - beta2**step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * beta2**step / bc2
+    update = exp_avg / bc1 * lr
+    if rho_t > 5.0:
+        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        update = update * (1 / (np.sqrt(exp_avg_sq) + eps) * math.sqrt(bc2)) * rect
+    param[...] = param - update

@@ -126,13 +126,16 @@ class Trainer:
     Args:
         net: the ``Net`` to train.
         loss: ``"mse"``, ``"cross_entropy"``, ``"bce_with_logits"`` or a ``Loss``.
-        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, a ``fastgd.optim`` class or an instance
+        optimizer: a name of ``fastgd.optim.OPTIMIZERS`` (``"sgd"``, ``"adam"``, ``"adamw"``,
+            ``"rmsprop"``, ``"adagrad"``, ``"nadam"``, ``"radam"``, ``"lbfgs"``), a ``fastgd.optim``
+            class or an instance
             built over ``net.parameters()``.
         clip_norm: if given, clip the global gradient norm to it before every update.
         l2: weight penalty: the loss gains ``½·l2·Σ‖W‖²`` over the weight matrices
             (``net.regularized_parameters()``: not biases), the gradients ``l2·W``.
         fused: run each step as one C++ call when the net has only built-in layers, the loss is
-            built in and the optimizer is SGD/Adam/AdamW with one parameter group (the default);
+            built in and the optimizer is one of ``fastgd.optim``'s (not LBFGS; any parameter
+            groups that each hold whole parameters, without ``maximize``) (the default);
             False forces the layer-by-layer path. Both give the same results to float tolerance.
             While fused, the net's parameters live in one flat buffer (``.data``/``.grad`` are
             views: edit them in place) and so does the optimizer's state.

@@ -118,6 +118,7 @@ struct UpdateArgs {
   std::string name;
   std::map<std::string, double> hyper;
   std::map<std::string, T*> state;  // absent or nullptr: not used (e.g. no momentum)
+  std::map<std::string, double*> scalars;  // per-group numbers the update keeps (NAdam's mu_product)
   int64_t* counter = nullptr;       // torch's state "step": updates done so far
   double get(const std::string& key) const;  // throws std::invalid_argument when missing
 };

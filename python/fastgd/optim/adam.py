@@ -10,7 +10,25 @@ from .. import ops
 from ..parameter import Parameter
 from .base import Optimizer, ParamsT
 
-__all__ = ["Adam", "AdamW"]
+__all__ = ["Adam", "AdamW", "validate_adam_like"]
+
+
+def validate_adam_like(group: dict[str, Any]) -> None:
+    """Raise torch's ``ValueError`` for an invalid lr, eps, betas or weight_decay of ``group``."""
+    # The messages are torch's, word for word.
+    betas = group["betas"]
+    if not 0.0 <= group["lr"]:
+        raise ValueError(f"Invalid learning rate: {group['lr']}")
+    if not 0.0 <= group["eps"]:
+        raise ValueError(f"Invalid epsilon value: {group['eps']}")
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= group["weight_decay"]:
+        raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
 
 
 class Adam(Optimizer):
@@ -73,20 +91,7 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
-        # The messages are torch's, word for word.
-        betas = group["betas"]
-        if not 0.0 <= group["lr"]:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        validate_adam_like(group)
 
     def _update(self, group: dict[str, Any], param: Parameter, grad: np.ndarray) -> None:
         if group["maximize"]:

@@ -23,7 +23,8 @@ __all__ = ["Optimizer", "ParamsT"]
 ParamsT = Iterable[Parameter | np.ndarray] | Iterable[dict[str, Any]]
 
 # State entries that are arrays shaped like their parameter (checked by ``load_state_dict``).
-_ARRAY_STATE = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+_ARRAY_STATE = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg",
+                "grad_avg", "sum")
 
 
 def _describe(a: np.ndarray) -> str:
@@ -83,7 +84,8 @@ class Optimizer:
         param_groups: list of dicts, each with ``"params"`` (list of ``Parameter``) and the
             group's hyper-parameters; edit e.g. ``group["lr"]`` between steps.
         state: dict ``Parameter -> dict`` of per-parameter buffers (``step``,
-            ``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``).
+            ``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``square_avg``,
+            ``grad_avg``, ``sum``, ``mu_product``).
 
     Example:
         >>> w = np.zeros(3)
@@ -325,6 +327,12 @@ class Optimizer:
                             f"state[{key}]['step'] must be a non-negative integer, got {value!r}"
                         )
                     entry[name] = int(value)
+                elif name == "mu_product":  # NAdam: a number (torch: a 0-d float32 tensor)
+                    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                        raise ValueError(
+                            f"state[{key}]['mu_product'] must be a number, got {value!r}"
+                        )
+                    entry[name] = float(value)
                 else:
                     entry[name] = copy.deepcopy(value)
             new_state[p] = entry

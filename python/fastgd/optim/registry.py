@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .base import Optimizer, ParamsT
 from .lbfgs import LBFGS
+from .nadam import NAdam
+from .radam import RAdam
+from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["OPTIMIZERS", "get_optimizer"]
 
 #: Optimizer classes by (lower-case) name.
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+    "nadam": NAdam,
+    "radam": RAdam,
+}
 OPTIMIZERS["lbfgs"] = LBFGS
 
 
@@ -22,7 +34,8 @@ def get_optimizer(
     """Return an optimizer for ``params`` from a name, an ``Optimizer`` subclass or an instance.
 
     Args:
-        spec: ``"sgd"``, ``"adam"`` or ``"adamw"`` (case-insensitive), an ``Optimizer``
+        spec: a name of ``OPTIMIZERS`` (``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``,
+            ``"adagrad"``, ``"nadam"``, ``"radam"``; case-insensitive), an ``Optimizer``
             subclass, or an ``Optimizer`` instance (returned as is; ``hyper`` must be empty).
         params: the parameters to optimize (ignored for an instance).
         **hyper: hyper-parameters for the constructor (``lr=0.1, momentum=0.9``, ...).
@@ -52,8 +65,8 @@ def get_optimizer(
         cls = spec
     else:
         raise TypeError(
-            "optimizer must be a name ('sgd', 'adam', 'adamw'), an fastgd.optim.Optimizer "
-            f"subclass or instance, got {spec!r}"
+            f"optimizer must be a name ({', '.join(map(repr, OPTIMIZERS))}), an "
+            f"fastgd.optim.Optimizer subclass or instance, got {spec!r}"
         )
     if params is None:
         raise ValueError(f"get_optimizer({spec!r}) needs the parameters to optimize")

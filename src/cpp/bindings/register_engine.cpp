@@ -162,6 +162,57 @@ class PyEngine {
     });
   }
 
+  // Any update unit of the registry (src/cpp/engine_updates.cpp) by name: hyper-parameters
+  // {name: number}, state arrays {name: array of the group's size}, scalars {name: float64 array
+  // of shape ()} the unit keeps and writes in place (NAdam's mu_product), the step counter; the
+  // range as set_sgd's.
+  void set_update(const std::string& name, const py::dict& hyper, const py::dict& state, const py::dict& scalars,
+                  py::handle counter, int64_t offset, int64_t size) {
+    const char* fn = "Engine.set_update";
+    require_bound(fn);
+    const int64_t sz = group_size(fn, offset, size);
+    std::vector<py::object> keep;
+    std::map<std::string, double> h;
+    for (auto item : hyper) {
+      const auto key = py::str(item.first).cast<std::string>();
+      if (!py::isinstance<py::float_>(item.second) && !py::isinstance<py::int_>(item.second))
+        throw py::type_error(std::string(fn) + ": hyper-parameter '" + key + "' must be a number, got " +
+                             describe(item.second));
+      h[key] = item.second.cast<double>();
+    }
+    std::vector<std::pair<std::string, py::array>> arrays;
+    for (auto item : state) {
+      const auto key = py::str(item.first).cast<std::string>();
+      if (item.second.is_none()) continue;
+      arrays.emplace_back(key, state_buffer(item.second, fn, key.c_str(), sz, keep));
+    }
+    std::map<std::string, double*> sc;
+    for (auto item : scalars) {
+      const auto key = py::str(item.first).cast<std::string>();
+      if (!py::isinstance<py::array_t<double>>(item.second))
+        throw py::type_error(std::string(fn) + ": scalar '" + key + "' must be a float64 array of shape (), got " +
+                             describe(item.second));
+      auto a = py::reinterpret_borrow<py::array_t<double>>(item.second);
+      if (a.ndim() != 0 || !a.writeable() || !is_aligned(a))
+        throw py::value_error(std::string(fn) + ": scalar '" + key + "' must be a writable, aligned float64 array "
+                              "of shape (), got " + describe(a));
+      sc[key] = a.mutable_data();
+      keep.push_back(a);
+    }
+    auto c = counter_array(counter, fn);
+    keep.push_back(c);
+    add_group(fn, offset, sz, std::move(keep), [&](auto tag) {
+      using T = decltype(tag);
+      UpdateArgs<T> a;
+      a.name = name;
+      a.hyper = h;
+      for (auto& [key, arr] : arrays) a.state[key] = ptr<T>(arr);
+      a.scalars = sc;
+      a.counter = c.mutable_data();
+      return a;
+    });
+  }
+
   void clear_groups() {
     visit([&](auto& e, auto) { e.clear_updates(); });
     group_keep_.clear();
@@ -479,6 +530,10 @@ bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or 
       .def("set_adam", &PyEngine::set_adam, "lr"_a, "beta1"_a, "beta2"_a, "eps"_a, "weight_decay"_a,
            "decoupled"_a, "exp_avg"_a, "exp_avg_sq"_a, "max_exp_avg_sq"_a, "counter"_a, "offset"_a = 0,
            "size"_a = -1, "Adam/AdamW over the whole buffer (replacing all groups) or, given offset/size, one more group.")
+      .def("set_update", &PyEngine::set_update, "name"_a, "hyper"_a, "state"_a, "scalars"_a, "counter"_a,
+           "offset"_a = 0, "size"_a = -1,
+           "Any optimizer of the update registry by name ('sgd', 'adam', 'rmsprop', 'adagrad', 'nadam', 'radam') "
+           "over the whole buffer (replacing all groups) or, given offset/size, one more group.")
       .def("clear_groups", &PyEngine::clear_groups, "Remove every optimizer group (update() then only clips).")
       .def("set_lr", &PyEngine::set_lr, "lr"_a, "group"_a = -1, "The learning rate of one group (-1: all).")
       .def("set_clip_norm", &PyEngine::set_clip_norm, "max_norm"_a)
