@@ -215,3 +215,90 @@ def test_bad_input_is_a_clear_error(kwargs, error, message):
     args = {"fun": lambda v: float(v @ v), "x0": [1.0, 2.0], **kwargs}
     with pytest.raises(error, match=message):
         minimize(**args)
+
+
+# ------------------------------------------------------------------------------- L-BFGS
+
+
+def _torch_lbfgs_iterates(torch, fun_torch, x0, n, **hyper):
+    """torch.optim.LBFGS's first n iterates: a fresh run with max_iter=k ends at iterate k."""
+    out = []
+    for k in range(1, n + 1):
+        xt = torch.nn.Parameter(torch.tensor(x0, dtype=torch.float64))
+        opt = torch.optim.LBFGS([xt], max_iter=k, **hyper)
+
+        def closure(opt=opt, xt=xt):
+            opt.zero_grad()
+            loss = fun_torch(xt)
+            loss.backward()
+            return loss.detach()
+
+        opt.step(closure)
+        out.append(xt.detach().numpy().copy())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("hyper", [{"line_search_fn": "strong_wolfe"}, {"lr": 0.1}],
+                         ids=["strong_wolfe", "fixed-step"])
+def test_lbfgs_path_is_torchs_iterates(hyper):
+    torch = pytest.importorskip("torch")
+    hyper = {**hyper, "max_eval": 10_000}  # the budget torch's max_iter=k runs must not hit
+    res = minimize(rosenbrock, [-1.5, 2.0], grad=rosenbrock_grad, optimizer="lbfgs",
+                   steps=12, **hyper)
+    assert res.n_steps == 12 and res.path.shape == (13, 2)
+
+    def fun_torch(v):
+        return (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2
+
+    want = _torch_lbfgs_iterates(torch, fun_torch, [-1.5, 2.0], 12, **hyper)
+    np.testing.assert_allclose(res.path[1:], want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(res.path[0], [-1.5, 2.0])
+
+
+def test_lbfgs_strong_wolfe_solves_rosenbrock_and_counts_iterations():
+    res = minimize(rosenbrock, [-1.5, 2.0], grad=rosenbrock_grad, optimizer="lbfgs",
+                   line_search_fn="strong_wolfe", tol=1e-10, tolerance_change=1e-14)
+    assert res.converged, res.message
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-7)
+    assert res.fun == pytest.approx(rosenbrock(res.x)) and res.fun < 1e-12
+    assert 10 < res.n_steps < 100  # superlinear: Adam needs thousands (test above)
+    np.testing.assert_array_equal(res.path[-1], res.x)
+    # the same descent with central differences instead of the analytic gradient
+    numeric = minimize(rosenbrock, [-1.5, 2.0], optimizer="lbfgs",
+                       line_search_fn="strong_wolfe", tol=1e-10, tolerance_change=1e-14)
+    np.testing.assert_allclose(numeric.x, [1.0, 1.0], atol=1e-5)
+
+
+def test_lbfgs_evaluates_each_point_once_and_honours_steps_and_callback():
+    calls = []
+
+    def counted(v):
+        calls.append(v.copy())
+        return quad(v)
+
+    res = minimize(counted, [1.0, 1.0, 1.0], grad=quad_grad, optimizer="lbfgs",
+                   line_search_fn="strong_wolfe", max_iter=2, tolerance_change=1e-14)
+    assert res.converged
+    np.testing.assert_allclose(res.x, X_STAR, atol=1e-7)
+    points = {tuple(c) for c in calls}
+    assert len(points) == len(calls)  # no point evaluated twice
+    res = minimize(quad, [1.0, 1.0, 1.0], grad=quad_grad, optimizer="lbfgs", lr=0.1, steps=3)
+    assert res.n_steps == 3 and not res.converged and "reached steps=3" in res.message
+    seen = []
+    res = minimize(quad, [1.0, 1.0, 1.0], grad=quad_grad, optimizer="lbfgs", lr=0.1,
+                   callback=lambda k, x, f: seen.append((k, f)) or k == 4)
+    assert res.n_steps == 5 and "callback" in res.message and not res.converged
+    assert [k for k, _ in seen] == list(range(5))
+    assert [f for _, f in seen] == pytest.approx([quad(p) for p in res.path[1:]])
+
+
+def test_lbfgs_divergence_and_bad_input():
+    with pytest.raises(DivergenceError, match="minimize diverged.*non-finite loss"):
+        minimize(lambda v: float(v @ v) if abs(v[0]) < 2 else np.nan, [1.0, 1.0],
+                 grad=lambda v: 2 * v, optimizer="lbfgs", lr=5.0)
+    with pytest.raises(ValueError, match="schedule is not supported with L-BFGS"):
+        minimize(quad, [1.0, 1.0, 1.0], optimizer="lbfgs", schedule=exponential_decay(0.1, 0.9))
+    with pytest.raises(ValueError, match="line_search_fn must be None or 'strong_wolfe'"):
+        minimize(quad, [1.0, 1.0, 1.0], optimizer="lbfgs", line_search_fn="wolfe")
+    with pytest.raises(ValueError, match="fun.x0. must be finite"):
+        minimize(lambda v: np.inf, [1.0], optimizer="lbfgs")

@@ -181,3 +181,254 @@ def test_scheduler_errors():
     with pytest.raises(TypeError, match="schedule must be callable"):
         S.ScheduleLR(opt, 0.1)
     assert "last_epoch=0" in repr(S.StepLR(opt, step_size=2))
+
+
+# --------------------------------------------- every scheduler against torch over 100 steps
+
+STEPS = 100
+
+# (id, optimizer name and kwargs, builder(module, optimizer)): the builder is called with
+# fastgd.optim.schedules and with torch.optim.lr_scheduler, which share the class names.
+TORCH_TABLE = [
+    ("StepLR", "SGD", {}, lambda L, o: L.StepLR(o, step_size=7, gamma=0.5)),
+    ("ExponentialLR", "SGD", {}, lambda L, o: L.ExponentialLR(o, gamma=0.97)),
+    ("CosineAnnealingLR", "SGD", {}, lambda L, o: L.CosineAnnealingLR(o, T_max=30, eta_min=1e-3)),
+    ("LambdaLR", "SGD", {}, lambda L, o: L.LambdaLR(o, lambda e: 1 / (1 + 0.1 * e))),
+    ("MultiStepLR", "SGD", {}, lambda L, o: L.MultiStepLR(o, milestones=[10, 30, 30, 75])),
+    ("MultiStepLR-gamma", "SGD", {}, lambda L, o: L.MultiStepLR(o, [5, 50], gamma=0.5)),
+    ("LinearLR-warmup", "SGD", {}, lambda L, o: L.LinearLR(o, start_factor=0.1, total_iters=10)),
+    ("LinearLR-decay", "SGD", {},
+     lambda L, o: L.LinearLR(o, start_factor=1.0, end_factor=0.05, total_iters=60)),
+    ("LinearLR-default", "SGD", {}, lambda L, o: L.LinearLR(o)),
+    ("CosineAnnealingWarmRestarts", "SGD", {},
+     lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=10, eta_min=0.01)),
+    ("CosineAnnealingWarmRestarts-Tmult", "SGD", {},
+     lambda L, o: L.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=2)),
+    ("OneCycleLR-cos-sgd", "SGD", {"momentum": 0.9},
+     lambda L, o: L.OneCycleLR(o, max_lr=[1.0, 2.0], total_steps=STEPS)),
+    ("OneCycleLR-linear-3phase", "SGD", {"momentum": 0.9},
+     lambda L, o: L.OneCycleLR(o, max_lr=0.5, epochs=10, steps_per_epoch=10, pct_start=0.25,
+                               anneal_strategy="linear", three_phase=True)),
+    ("OneCycleLR-adam", "Adam", {},
+     lambda L, o: L.OneCycleLR(o, max_lr=0.01, total_steps=STEPS, div_factor=10.0,
+                               final_div_factor=100.0, base_momentum=0.8, max_momentum=0.9)),
+    ("OneCycleLR-no-momentum", "Adam", {},
+     lambda L, o: L.OneCycleLR(o, max_lr=0.01, total_steps=120, cycle_momentum=False)),
+    ("SequentialLR-warmup-cosine", "SGD", {},
+     lambda L, o: L.SequentialLR(o, [L.LinearLR(o, start_factor=0.1, total_iters=5),
+                                     L.CosineAnnealingLR(o, T_max=40)], milestones=[5])),
+    ("SequentialLR-three", "SGD", {},
+     lambda L, o: L.SequentialLR(o, [L.ExponentialLR(o, gamma=0.9),
+                                     L.MultiStepLR(o, [3, 20], gamma=0.5),
+                                     L.CosineAnnealingWarmRestarts(o, T_0=8)],
+                                 milestones=[12, 40])),
+]
+
+
+def _two_group_optimizers(torch, opt_name, kwargs):
+    ours = getattr(optim, opt_name)(
+        [{"params": [np.zeros(2)]}, {"params": [np.zeros(3)], "lr": 0.5}], lr=0.1, **kwargs)
+    tparams = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))]
+    theirs = getattr(torch.optim, opt_name)(
+        [{"params": [tparams[0]]}, {"params": [tparams[1]], "lr": 0.5}], lr=0.1, **kwargs)
+    return ours, theirs
+
+
+def _momenta(opt):
+    return [g["betas"][0] if "betas" in g else g.get("momentum") for g in opt.param_groups]
+
+
+@pytest.mark.parametrize(("opt_name", "kwargs", "build"), [row[1:] for row in TORCH_TABLE],
+                         ids=[row[0] for row in TORCH_TABLE])
+def test_lr_sequence_matches_torch_over_100_steps(opt_name, kwargs, build):
+    torch = pytest.importorskip("torch")
+    opt, topt = _two_group_optimizers(torch, opt_name, kwargs)
+    sched = build(S, opt)
+    tsched = build(torch.optim.lr_scheduler, topt)
+    ours, theirs = [], []
+    for _ in range(STEPS):
+        ours.append(sched.get_last_lr() + _momenta(opt))
+        theirs.append([float(v) for v in tsched.get_last_lr()] + _momenta(topt))
+        assert [g["lr"] for g in opt.param_groups] == sched.get_last_lr()
+        topt.step()
+        if len(ours) < STEPS:  # OneCycleLR refuses a step past total_steps, as torch's does
+            sched.step()
+            tsched.step()
+    np.testing.assert_allclose(np.array(ours, dtype=float), np.array(theirs, dtype=float),
+                               rtol=1e-12, atol=1e-15)
+    assert sched.last_epoch == tsched.last_epoch
+
+
+# A metric that improves, stalls, improves a little (below the threshold), jumps and plateaus.
+PLATEAU_METRIC = ([1.0 / (1 + e) for e in range(15)] + [0.07] * 12 + [0.0699999] * 5
+                  + [0.05 - 1e-3 * e for e in range(10)] + [0.2] * 30
+                  + [0.04 * 0.9**e for e in range(28)])
+PLATEAU_KWARGS = [
+    {},
+    {"patience": 2, "factor": 0.5},
+    {"patience": 0, "cooldown": 3, "factor": 0.5, "min_lr": [0.01, 0.02]},
+    {"patience": 1, "threshold": 0.01, "threshold_mode": "abs", "min_lr": 1e-3},
+    {"mode": "max", "patience": 3, "factor": 0.3},
+    {"mode": "max", "threshold_mode": "abs", "threshold": 0.001, "patience": 1, "eps": 0.05},
+]
+
+
+@pytest.mark.parametrize("kwargs", PLATEAU_KWARGS, ids=[str(sorted(k)) for k in PLATEAU_KWARGS])
+def test_reduce_lr_on_plateau_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    assert len(PLATEAU_METRIC) == STEPS
+    opt, topt = _two_group_optimizers(torch, "SGD", {})
+    sched = S.ReduceLROnPlateau(opt, **kwargs)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs)
+    reductions = 0
+    for value in PLATEAU_METRIC:
+        before = sched.get_last_lr()
+        sched.step(value)
+        tsched.step(value)
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-15)
+        assert [g["lr"] for g in opt.param_groups] == sched.get_last_lr()
+        assert (sched.num_bad_epochs, sched.cooldown_counter, sched.last_epoch) == (
+            tsched.num_bad_epochs, tsched.cooldown_counter, tsched.last_epoch)
+        reductions += sched.get_last_lr() != before
+    assert reductions >= 1  # the sequence exercises a reduction for every setting
+
+
+def test_chainable_schedulers_compose_with_hand_edits_as_torch():
+    # MultiStepLR and LinearLR scale the current lr: a hand edit carries through, as in torch.
+    torch = pytest.importorskip("torch")
+    for build in (lambda L, o: L.MultiStepLR(o, [3, 6]), lambda L, o: L.LinearLR(o, 0.2)):
+        opt, topt = _two_group_optimizers(torch, "SGD", {})
+        sched, tsched = build(S, opt), build(torch.optim.lr_scheduler, topt)
+        for epoch in range(10):
+            if epoch == 2:
+                opt.param_groups[0]["lr"] = topt.param_groups[0]["lr"] = 0.05
+            topt.step()
+            sched.step()
+            tsched.step()
+            assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-13)
+
+
+def test_warm_restarts_fractional_epochs_match_torch():
+    torch = pytest.importorskip("torch")
+    opt, topt = _two_group_optimizers(torch, "SGD", {})
+    sched = S.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2, eta_min=0.001)
+    tsched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=3, T_mult=2,
+                                                                  eta_min=0.001)
+    import warnings
+    for epoch in range(12):
+        for i in range(4):
+            topt.step()
+            sched.step(epoch + i / 4)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch deprecates step(epoch) in general
+                tsched.step(epoch + i / 4)
+            assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-13)
+    with pytest.raises(ValueError, match="Expected non-negative epoch"):
+        sched.step(-1)
+
+
+def _run(sched, opt, n, metric=None):
+    lrs = []
+    for e in range(n):
+        if metric is None:
+            sched.step()
+        else:
+            sched.step(metric[e])
+        lrs.append(sched.get_last_lr() + _momenta(opt))
+    return lrs
+
+
+@pytest.mark.parametrize(("opt_name", "kwargs", "build"), [row[1:] for row in TORCH_TABLE],
+                         ids=[row[0] for row in TORCH_TABLE])
+def test_scheduler_state_dict_round_trip(opt_name, kwargs, build):
+    # Run 40 steps, save scheduler + optimizer, rebuild both fresh, load, and continue: the next
+    # lrs equal an uninterrupted run's.
+    def fresh():
+        return getattr(optim, opt_name)(
+            [{"params": [np.zeros(2)]}, {"params": [np.zeros(3)], "lr": 0.5}], lr=0.1, **kwargs)
+
+    opt = fresh()
+    sched = build(S, opt)
+    _run(sched, opt, 40)
+    sd, opt_sd = sched.state_dict(), opt.state_dict()
+    assert "optimizer" not in sd
+    want = _run(sched, opt, 30)
+
+    opt2 = fresh()
+    sched2 = build(S, opt2)  # construct before loading the optimizer state, as torch advises
+    opt2.load_state_dict(opt_sd)
+    sched2.load_state_dict(sd)
+    assert _run(sched2, opt2, 30) == want
+
+
+def test_reduce_lr_on_plateau_state_dict_round_trip():
+    opt = two_groups()
+    sched = S.ReduceLROnPlateau(opt, patience=2, cooldown=1, factor=0.5)
+    _run(sched, opt, 40, PLATEAU_METRIC)
+    sd, opt_sd = sched.state_dict(), opt.state_dict()
+    want = _run(sched, opt, 60, PLATEAU_METRIC[40:])
+    opt2 = two_groups()
+    sched2 = S.ReduceLROnPlateau(opt2)  # other settings: the state carries them
+    opt2.load_state_dict(opt_sd)
+    sched2.load_state_dict(sd)
+    assert _run(sched2, opt2, 60, PLATEAU_METRIC[40:]) == want
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda o: S.MultiStepLR(o, 5), TypeError, "milestones must be an iterable"),
+        (lambda o: S.MultiStepLR(o, [1.5]), ValueError, "milestones must be integers"),
+        (lambda o: S.LinearLR(o, start_factor=0), ValueError, "start_factor = 0"),
+        (lambda o: S.LinearLR(o, end_factor=1.5), ValueError, "end_factor = 1.5"),
+        (lambda o: S.LinearLR(o, total_iters=0), ValueError, "total_iters must be a positive"),
+        (lambda o: S.CosineAnnealingWarmRestarts(o, T_0=0), ValueError, "positive integer T_0"),
+        (lambda o: S.CosineAnnealingWarmRestarts(o, T_0=5, T_mult=0), ValueError, "T_mult >= 1"),
+        (lambda o: S.OneCycleLR(o, max_lr=0.1), ValueError, "total_steps OR"),
+        (lambda o: S.OneCycleLR(o, 0.1, total_steps=0), ValueError, "total_steps, but got 0"),
+        (lambda o: S.OneCycleLR(o, 0.1, epochs=2, steps_per_epoch=-1), ValueError,
+         "steps_per_epoch, but got -1"),
+        (lambda o: S.OneCycleLR(o, 0.1, 10, pct_start=1.5), ValueError, "pct_start, but got 1.5"),
+        (lambda o: S.OneCycleLR(o, 0.1, 10, anneal_strategy="exp"), ValueError, "'exp'"),
+        (lambda o: S.OneCycleLR(o, [0.1] * 3, 10), ValueError, "max_lr has 3 values, param_gr"),
+        (lambda o: S.OneCycleLR(o, -0.1, 10), ValueError, "Invalid learning rate: -0.1"),
+        (lambda o: S.SequentialLR(o, [], []), ValueError, "at least one scheduler"),
+        (lambda o: S.SequentialLR(o, [S.StepLR(o, 2), S.StepLR(o, 3)], []), ValueError,
+         "number of milestones to be equal to 0"),
+        (lambda o: S.SequentialLR(o, [S.ReduceLROnPlateau(o)], []), ValueError,
+         "does not support `ReduceLROnPlateau`"),
+        (lambda o: S.SequentialLR(o, [S.StepLR(two_groups(), 2)], []), ValueError,
+         "same optimizer"),
+        (lambda o: S.SequentialLR(o, [0.1], []), TypeError, r"schedulers\[0\] must be a sched"),
+        (lambda o: S.ReduceLROnPlateau(o, factor=1.0), ValueError, "Factor should be < 1.0"),
+        (lambda o: S.ReduceLROnPlateau(o, mode="up"), ValueError, "mode must be 'min' or 'max'"),
+        (lambda o: S.ReduceLROnPlateau(o, threshold_mode="x"), ValueError, "threshold_mode"),
+        (lambda o: S.ReduceLROnPlateau(o, patience=-1), ValueError, "patience must be an int"),
+        (lambda o: S.ReduceLROnPlateau(o, cooldown=1.5), ValueError, "cooldown must be an int"),
+        (lambda o: S.ReduceLROnPlateau(o, min_lr=[0.1]), ValueError, "expected 2 min_lrs, got 1"),
+        (lambda o: S.ReduceLROnPlateau([], 0.1), TypeError, "list is not an Optimizer"),
+        (lambda o: S.ReduceLROnPlateau(o).step("x"), TypeError, "metric as a number, got 'x'"),
+    ],
+)
+def test_new_scheduler_arguments_are_validated(make, error, message):
+    with pytest.raises(error, match=message):
+        make(two_groups())
+
+
+def test_one_cycle_refuses_steps_past_the_cycle_and_needs_momentum():
+    opt = two_groups()
+    sched = S.OneCycleLR(opt, max_lr=0.1, total_steps=3)
+    sched.step()
+    sched.step()
+    sched.step()
+    with pytest.raises(ValueError, match="Tried to step 4 times"):
+        sched.step()
+
+    class Plain(optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, {"lr": 0.1})
+
+    with pytest.raises(ValueError, match="momentum or beta1.*Plain has neither"):
+        S.OneCycleLR(Plain([np.zeros(1)]), max_lr=0.1, total_steps=5)
+    assert S.OneCycleLR(Plain([np.zeros(1)]), 0.1, 5, cycle_momentum=False).get_last_lr() == [
+        pytest.approx(0.004)]

@@ -12,34 +12,61 @@ class Engine:
     """
     The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
     
-    ops: list of ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope) | ("sigmoid",)
-    | ("tanh",) | ("identity",), offsets into the flat parameter buffer (b_off -1: no bias).
+    ops: list of (name, *numbers[, {buffer name: array}]), each name a unit of the op registry
+    (src/cpp/engine_ops.cpp): ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope)
+    | ("sigmoid",) | ("tanh",) | ("identity",); offsets into the flat parameter buffer (b_off -1: no
+    bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or (name, *numbers):
+    "mse", "cross_entropy", "bce_with_logits".
     """
-    def __init__(self, dtype: str, ops: list, loss: str, in_features: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def __init__(self, dtype: str, ops: list, loss: typing.Any, in_features: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def bind(self, params: typing.Any, grads: typing.Any) -> None:
         ...
-    def forward(self, X: typing.Any) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
-        ...
+    def bind_buffers(self, op_index: typing.SupportsInt | typing.SupportsIndex, buffers: dict) -> None:
+        """
+        Bind op op_index's persistent buffers {name: array}; the op writes them in place.
+        """
+    def clear_groups(self) -> None:
+        """
+        Remove every optimizer group (update() then only clips).
+        """
+    def forward(self, X: typing.Any, training: bool = False) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+        """
+        The net's output for X, in eval mode unless training=True.
+        """
     def last_output(self) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
         """
         A copy of the last forward's output (n, out_features).
         """
-    def loss_and_grad(self, X: typing.Any, y: typing.Any) -> float:
+    def loss_and_grad(self, X: typing.Any, y: typing.Any, sample_weight: typing.Any = None) -> float:
         """
         Forward, loss and backward (gradients overwritten), no update; returns the loss.
         """
-    def set_adam(self, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, decoupled: bool, exp_avg: typing.Any, exp_avg_sq: typing.Any, max_exp_avg_sq: typing.Any, counter: typing.Any) -> None:
-        ...
+    def set_adam(self, lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, decoupled: bool, exp_avg: typing.Any, exp_avg_sq: typing.Any, max_exp_avg_sq: typing.Any, counter: typing.Any, offset: typing.SupportsInt | typing.SupportsIndex = 0, size: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
+        """
+        Adam/AdamW over the whole buffer (replacing all groups) or, given offset/size, one more group.
+        """
     def set_clip_norm(self, max_norm: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
-    def set_lr(self, lr: typing.SupportsFloat | typing.SupportsIndex) -> None:
-        ...
-    def set_sgd(self, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, weight_decay: typing.SupportsFloat | typing.SupportsIndex, momentum_buffer: typing.Any, counter: typing.Any) -> None:
-        ...
-    def step(self, X: typing.Any, y: typing.Any) -> float:
+    def set_l2(self, lam: typing.SupportsFloat | typing.SupportsIndex) -> None:
         """
-        Forward, loss, backward and update in one call; returns the loss.
+        L2 penalty: loss += lam/2 * sum of squared Linear weights (not biases), grad_W += lam * W.
+        """
+    def set_lr(self, lr: typing.SupportsFloat | typing.SupportsIndex, group: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
+        """
+        The learning rate of one group (-1: all).
+        """
+    def set_seed(self, seed: typing.SupportsInt | typing.SupportsIndex, step: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        The ops' random stream: seed, and the step counter (advanced once per training step).
+        """
+    def set_sgd(self, lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, weight_decay: typing.SupportsFloat | typing.SupportsIndex, momentum_buffer: typing.Any, counter: typing.Any, offset: typing.SupportsInt | typing.SupportsIndex = 0, size: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
+        """
+        SGD over the whole buffer (replacing all groups) or, given offset/size, one more group.
+        """
+    def step(self, X: typing.Any, y: typing.Any, sample_weight: typing.Any = None) -> float:
+        """
+        Forward, loss, backward and update in one call; returns the (sample-weighted) loss.
         """
     def update(self) -> None:
         """
@@ -52,7 +79,13 @@ class Engine:
     def in_features(self) -> int:
         ...
     @property
+    def num_groups(self) -> int:
+        ...
+    @property
     def out_features(self) -> int:
+        ...
+    @property
+    def rng_step(self) -> int:
         ...
     @property
     def workspace_allocations(self) -> int:

@@ -1,8 +1,9 @@
 """Callbacks for ``Net.fit``: hooks called at the start/end of training and of every epoch.
 
 ``fit`` calls, for every callback in order: ``set_trainer(trainer)`` once, then
-``on_train_begin(logs)``, per epoch ``on_epoch_begin(epoch, logs)`` and
-``on_epoch_end(epoch, logs)`` (``logs`` holds that epoch's metrics, e.g. ``{"loss": 0.3,
+``on_train_begin(logs)``, per epoch ``on_epoch_begin(epoch, logs)``, per batch
+``on_batch_begin(batch, logs)`` and ``on_batch_end(batch, logs)`` (only for callbacks that
+override them) and ``on_epoch_end(epoch, logs)`` (``logs`` holds that epoch's metrics, e.g. ``{"loss": 0.3,
 "val_loss": 0.4}``), and ``on_train_end(logs)``. A callback stops training by setting
 ``self.trainer.stop_training = True``; ``self.net`` is the net being trained.
 
@@ -72,6 +73,14 @@ class Callback:
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         """Called after epoch ``epoch`` with its metrics (``loss``, ``val_loss``, ...)."""
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        """Called before training step ``batch`` (0-based within the epoch); ``logs["size"]``
+        is the batch's rows on this process. ``fit`` calls the batch hooks only of callbacks
+        that override them (epochs without per-batch callbacks run without the calls)."""
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """Called after training step ``batch`` with ``logs["loss"]``, its mean loss."""
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         """Called once after the last epoch (also after an early stop)."""

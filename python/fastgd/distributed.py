@@ -54,7 +54,7 @@ import sys
 import time
 import traceback
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,18 +62,18 @@ import numpy as np
 
 from . import optim
 from .callbacks import Callback, History
-from .errors import DivergenceError
 from .fused import NotFusable, flatten
-from .losses import Loss
-from .net import Net, metric_sums
-from .trainer import _EVAL_BATCH, Trainer
+from .losses import Loss, check_sample_weight
+from .net import Net, training_mode
+from .trainer import Trainer, _FitArgs, _Plan
 
 __all__ = ["DistributedTrainer", "RankError", "shard_bounds"]
 
 # Slots after the gradients in the reduced buffer: the loss (high and low word), the rows, the
-# claimed global batch size, the number of ranks passing sharded data, the number of failures.
-_LOSS_HI, _LOSS_LO, _ROWS, _CLAIMED, _SHARDED, _FAILED = range(6)
-_SLOTS = 6
+# claimed global batch size, the number of ranks passing sharded data, the number of failures,
+# the sum of the sample weights and the number of ranks passing them.
+_LOSS_HI, _LOSS_LO, _ROWS, _CLAIMED, _SHARDED, _FAILED, _WSUM, _WEIGHTED = range(8)
+_SLOTS = 8
 
 
 _yield = getattr(os, "sched_yield", lambda: time.sleep(0))
@@ -189,6 +189,10 @@ class DistributedTrainer(Trainer):
         signature: Any = None
         with self._guard("while building the trainer"):
             super().__init__(net, loss, optimizer, clip_norm, fused, **optimizer_hyper)
+            if self._closure:
+                raise ValueError("DistributedTrainer: LBFGS re-evaluates the loss inside its step; "
+                                 "data-parallel training supports the one-gradient optimizers "
+                                 "(SGD, Adam, AdamW, ...)")
             self._params = net.parameters()
             try:
                 self._data, self._grad = flatten(self._params, _SLOTS)
@@ -295,28 +299,34 @@ class DistributedTrainer(Trainer):
 
     # ------------------------------------------------------------------ the step
 
-    def step(self, X: np.ndarray, y: np.ndarray, *, sharded: bool = False) -> float:
-        """One data-parallel training step; returns the global batch's mean loss (before the
-        update). Collective: every rank calls it.
+    def step(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, *,
+             sharded: bool = False) -> float:
+        """One data-parallel training step in train mode; returns the global batch's mean loss
+        (before the update). Collective: every rank calls it.
 
         Args:
             X, y: the global batch, the same on every rank (each rank computes rows
                 ``shard_bounds(len(X), rank, size)``); with ``sharded=True``, this rank's rows
                 of it instead (any number, 0 included): the global batch is their union.
+            sample_weight: weights of the rows of ``X`` (all ranks or none pass them): the
+                global loss is ``Σ wᵢ ℓᵢ / Σ wᵢ`` over the whole batch.
 
         Example:
             >>> loss = trainer.step(X[i:i + 512], y[i:i + 512])   # the same call on every rank
         """
-        if sharded:
-            return self._step(X, y, None)
-        Xl, yl, n = X, y, 0
-        try:
-            n = len(X)
-            lo, hi = shard_bounds(n, self.rank, self.size)
-            Xl, yl = X[lo:hi], y[lo:hi]
-        except Exception as exc:
-            self._keep("while slicing its rows of the batch", exc)
-        return self._step(Xl, yl, n)
+        with training_mode(self.net, True):
+            if sharded:
+                return self._step(X, y, None, sample_weight)
+            Xl, yl, wl, n = X, y, sample_weight, 0
+            try:
+                n = len(X)
+                lo, hi = shard_bounds(n, self.rank, self.size)
+                Xl, yl = X[lo:hi], y[lo:hi]
+                if sample_weight is not None:
+                    wl = check_sample_weight(sample_weight, n, self.net.dtype)[lo:hi]
+            except Exception as exc:
+                self._keep("while slicing its rows of the batch", exc)
+            return self._step(Xl, yl, n, wl)
 
     def _flat_slots(self) -> np.ndarray:
         """The flat grad buffer with its slots (re-made if the parameters moved)."""
@@ -330,44 +340,48 @@ class DistributedTrainer(Trainer):
             self._slots = self._grad.base  # type: ignore[assignment]
         return self._slots
 
-    def _local_loss_and_grad(self, X: np.ndarray, y: np.ndarray, fused: bool) -> float:
-        """Loss and gradient (into the flat buffer) of this rank's rows."""
+    def _local_loss_and_grad(self, X: np.ndarray, y: np.ndarray, fused: bool,
+                             w: np.ndarray | None = None) -> float:
+        """Loss and gradient (into the flat buffer) of this rank's rows (weighted mean with
+        ``w``)."""
         if fused:
             self._last_output = None
-            return self._fused.loss_and_grad(X, y)  # validates X and y in C++
-        net = self.net
-        X = net.check_input(X)
-        y = self.loss.check_targets(y, (len(X), net.output_features(X.shape[1])), net.dtype)
-        net.zero_grad()
-        out = net.forward(X)
-        value, dout = self.loss(out, y)
-        net.backward(dout, need_dx=False)
-        self._last_output = out
-        return value
+            if w is None:
+                return self._fused.loss_and_grad(X, y)  # validates X and y in C++
+            return self._fused.loss_and_grad(X, y, w)
+        return self._backprop(X, y, w)
 
-    def _step(self, X: np.ndarray, y: np.ndarray, N: int | None) -> float:
-        """Loss and gradient of this rank's ``X, y``, the Allreduce, the update. ``N`` is the
-        global batch size, or None when every rank passed its own rows (``sharded``)."""
+    def _step(self, X: np.ndarray, y: np.ndarray, N: int | None, w: np.ndarray | None = None) -> float:
+        """Loss and gradient of this rank's ``X, y`` (weights ``w``), the Allreduce, the
+        update. ``N`` is the global batch size, or None when every rank passed its own rows
+        (``sharded``). Sets ``_rows`` (global rows) and ``_weight`` (the batch's weight in the
+        epoch's mean: its rows, or its summed sample weights)."""
         t0 = time.perf_counter()
         slots = self._flat_slots()
         P = len(self._grad)
-        n, value, fused = 0, 0.0, False
+        n, value, fused, wsum = 0, 0.0, False, 0.0
         if self._error is None:
             try:
                 # Every rank takes the same path (fused or not), so the updates stay bit-identical.
                 fused = bool(self.fused and self._fused_step())
                 n = len(X)
-                if n:
-                    value = self._local_loss_and_grad(X, y, fused)
-                else:  # no rows: contribute nothing (a tiny last batch on many ranks)
+                if w is not None:
+                    w = check_sample_weight(w, n, self.net.dtype)
+                    wsum = float(w.sum())
+                if n and (w is None or wsum > 0):
+                    value = self._local_loss_and_grad(X, y, fused, w)
+                else:  # no rows (a tiny last batch on many ranks) or no weight: contribute nothing
                     self._grad[...] = 0
                     self._last_output = np.empty((0, self.net.output_features(X.shape[1])), self.net.dtype)
             except Exception as exc:
                 self._keep("while computing its rows of the batch", exc)
         failed = self._error is not None
         if failed:
-            n, value = 0, 0.0
-        weight = (n / N if N else 0.0) if N is not None else float(n)
+            n, value, wsum = 0, 0.0, 0.0
+        if w is not None:  # weighted: send Σ wᵢ ∇ℓᵢ, divide by the reduced Σ wᵢ
+            weight = wsum
+        else:
+            weight = (n / N if N else 0.0) if N is not None else float(n)
         if n and weight != 1.0:
             self._grad *= self._grad.dtype.type(weight)
         loss = value * weight
@@ -375,6 +389,7 @@ class DistributedTrainer(Trainer):
         tail = slots[P:]
         tail[_LOSS_HI], tail[_LOSS_LO], tail[_ROWS] = hi, loss - hi, n
         tail[_CLAIMED], tail[_SHARDED], tail[_FAILED] = 0 if N is None else N, N is None, failed
+        tail[_WSUM], tail[_WEIGHTED] = wsum, w is not None
         t1 = time.perf_counter()
         if self.size > 1:
             self._allreduce(slots, "the gradient Allreduce")
@@ -382,10 +397,14 @@ class DistributedTrainer(Trainer):
         s = tail.tolist()
         if s[_FAILED]:
             self._error_check(self.comm.allgather(self._error_text()))
-        rows, sharded = s[_ROWS], s[_SHARDED]
+        rows, sharded, weighted = s[_ROWS], s[_SHARDED], s[_WEIGHTED]
         if sharded not in (0, self.size):
             raise self._everyone(ValueError(
                 f"DistributedTrainer.step: {int(sharded)} of {self.size} ranks passed sharded=True; "
+                "all or none must"))
+        if weighted not in (0, self.size):
+            raise self._everyone(ValueError(
+                f"DistributedTrainer.step: {int(weighted)} of {self.size} ranks passed sample_weight; "
                 "all or none must"))
         if not sharded and s[_CLAIMED] != self.size * rows:
             raise self._everyone(ValueError(
@@ -394,10 +413,17 @@ class DistributedTrainer(Trainer):
         if rows == 0:
             raise self._everyone(ValueError("DistributedTrainer.step: the batch has no samples on any rank"))
         loss = s[_LOSS_HI] + s[_LOSS_LO]
-        if sharded:
+        self._rows = int(rows)
+        self._weight = float(rows)
+        if weighted:
+            self._weight = total = s[_WSUM]
+            if not total > 0:  # the whole batch weighs nothing: no update, as in Trainer.step
+                return 0.0
+            self._grad *= self._grad.dtype.type(1.0 / total)
+            loss /= total
+        elif sharded:
             self._grad *= self._grad.dtype.type(1.0 / rows)
             loss /= rows
-        self._rows = int(rows)
         if fused:
             self._fused.update()
         else:
@@ -412,14 +438,9 @@ class DistributedTrainer(Trainer):
         timings["update"] += t3 - t2
         return float(loss)
 
-    # ------------------------------------------------------------------ fit
+    # ------------------------------------------------------------------ fit: Trainer.fit's loop
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, epochs: int = 10,
-            batch_size: int | None = 32, shuffle: bool = True, seed: int | None = 0,
-            validation_data: tuple[np.ndarray, np.ndarray] | None = None,
-            progress: bool | None = None, callbacks: Sequence[Callback] | None = None,
-            verbose: bool = False, divergence_factor: float | None = 1e6,
-            sharded: bool = False) -> History:
+    def fit(self, X: np.ndarray, y: np.ndarray, *, sharded: bool = False, **kwargs: Any) -> History:
         """Data-parallel ``Trainer.fit``: the same arguments and the same ``History`` on every
         rank (metrics reduced across ranks). Collective: every rank calls it.
 
@@ -429,17 +450,20 @@ class DistributedTrainer(Trainer):
         ``shard_bounds`` rows of each global batch of ``batch_size``; the weights equal
         ``Trainer.fit``'s to float rounding. ``validation_data`` is split across the ranks too.
 
-        With ``sharded=True`` ``X, y`` (and ``validation_data``) are this rank's part of the
-        data; there are ``ceil(total rows / batch_size)`` steps per epoch, each averaging one
-        of that many near-equal chunks of every rank's (shuffled, from ``[seed, rank]``) rows.
+        With ``sharded=True`` ``X, y`` (and ``validation_data``, ``sample_weight``) are this
+        rank's part of the data; there are ``ceil(total rows / batch_size)`` steps per epoch,
+        each averaging one of that many near-equal chunks of every rank's (shuffled, from
+        ``[seed, rank]``) rows.
 
         Only rank 0 shows progress and runs ``rank_zero_only`` callbacks (checkpoints); the
         others run on every rank with the same logs, so early stopping stops all ranks at once.
+        The loop is ``Trainer.fit``'s; this class only replaces its pieces (how the data are
+        split, the step with its Allreduce, the reduction of the metrics, the callbacks).
         """
         self._collective = False
+        self._sharded = bool(sharded)
         try:
-            return self._fit(X, y, epochs, batch_size, shuffle, seed, validation_data, progress,
-                             callbacks, verbose, divergence_factor, sharded)
+            return super().fit(X, y, **kwargs)
         except BaseException as exc:
             if self.size > 1 and not self._collective:
                 traceback.print_exc()
@@ -450,26 +474,26 @@ class DistributedTrainer(Trainer):
             self._collective = False
             self._where = ""
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int | None, shuffle: bool,
-             seed: int | None, validation_data: tuple[np.ndarray, np.ndarray] | None,
-             progress: bool | None, callbacks: Sequence[Callback] | None, verbose: bool,
-             divergence_factor: float | None, sharded: bool) -> History:
-        net, loss, rank, size = self.net, self.loss, self.rank, self.size
-        root = rank == 0
+    @property
+    def _is_root(self) -> bool:  # type: ignore[override]
+        return self.rank == 0
+
+    def _fit_args(self, *args: Any) -> _FitArgs:
+        """Check the arguments on every rank, then agree: same settings everywhere and (not
+        sharded) the same data and seed (``seed=None``: rank 0's fresh seed)."""
+        sharded = self._sharded
         info: dict[str, Any] = {}
-        args: Any = None
+        run: Any = None
         with self._guard("while checking fit's arguments"):
-            args = self._check_fit_args(X, y, epochs, batch_size, divergence_factor,
-                                        validation_data, callbacks)
-            Xc, yc, _, bs, val, _ = args
-            info = {"sharded": bool(sharded), "epochs": args[2], "batch_size": bs,
-                    "shuffle": bool(shuffle), "validation": val is not None,
-                    "seed_given": seed is not None}
+            run = self._check_fit_args(*args)
+            info = {"sharded": sharded, "epochs": run.epochs, "batch_size": run.batch_size,
+                    "shuffle": run.shuffle, "validation": run.val is not None,
+                    "weighted": run.w is not None, "seed_given": run.seed is not None}
             if not sharded:
                 drawn = int(np.random.SeedSequence().entropy % 2**63)  # type: ignore[operator]
-                info.update(rows=len(Xc), seed=drawn if seed is None else seed,
-                            data=_fingerprint(Xc, yc),
-                            val_data=None if val is None else _fingerprint(*val))
+                info.update(rows=len(run.X), seed=drawn if run.seed is None else run.seed,
+                            data=_fingerprint(run.X, run.y, run.w),
+                            val_data=None if run.val is None else _fingerprint(*run.val))
         infos = self._allgather(info, "the start of fit")
         if not any(i.get("seed_given") or i.get("sharded") for i in infos):
             for i in infos:  # seed=None everywhere: rank 0's fresh seed for everyone
@@ -481,98 +505,50 @@ class DistributedTrainer(Trainer):
                 f"DistributedTrainer.fit: ranks {bad} differ from rank 0 in {differ}. Without "
                 "sharded=True every rank must pass the same data, batch_size, epochs, shuffle "
                 "and seed; with sharded=True, the same settings"))
-        X, y, epochs, batch_size, val, callbacks = args
-        n = len(X)
-        if sharded:
-            total_rows = int(self._sync("the start of fit", n)[0])
-            rng = np.random.default_rng(None if seed is None else [seed, rank])
+        if not sharded:
+            run.seed = infos[0]["seed"]
+        return run  # type: ignore[no-any-return]
+
+    def _fit_plan(self, run: _FitArgs) -> _Plan:
+        """Global batches over the (same) data of every rank, or chunks of each rank's rows
+        (``sharded``); the validation set split across the ranks."""
+        n = len(run.X)
+        if self._sharded:
+            total = int(self._sync("the start of fit", n)[0])
+            rng = np.random.default_rng(None if run.seed is None else [run.seed, self.rank])
         else:
-            total_rows = n
-            seed = infos[0]["seed"]
-            rng = np.random.default_rng(seed)
-        steps = -(-total_rows // batch_size)
-        if val is not None and not sharded:
-            lo, hi = shard_bounds(len(val[0]), rank, size)
-            val = (val[0][lo:hi], val[1][lo:hi])
+            total = n
+            rng = np.random.default_rng(run.seed)
+        val = run.val
+        if val is not None and not self._sharded:
+            lo, hi = shard_bounds(len(val[0]), self.rank, self.size)
+            val = (val[0][lo:hi], val[1][lo:hi], None if val[2] is None else val[2][lo:hi])
+        return _Plan(rows=n, total=total, steps=-(-total // run.batch_size), batch_size=run.batch_size,
+                     rng=rng, seed=run.seed, val=val,
+                     params={"ranks": self.size, "sharded": self._sharded})
 
-        history = History()
-        bar = self._progress_bar(progress, verbose) if root else None
-        mine = [cb for cb in callbacks if root or not cb.rank_zero_only]
-        everyone: list[Callback] = [history, *mine] + ([bar] if bar else [])
-        self.fit_params = {"epochs": epochs, "batch_size": batch_size, "steps": steps,
-                           "samples": total_rows, "shuffle": bool(shuffle), "seed": seed,
-                           "loss": loss.name or type(loss).__name__,
-                           "optimizer": type(self.optimizer).__name__, "lr": self.lr,
-                           "clip_norm": self.clip_norm, "ranks": size, "sharded": bool(sharded)}
-        history.params = dict(self.fit_params)
-        self.stop_training = False
-        net.loss = loss
-        first_loss: float | None = None
-        try:
-            self._callbacks(everyone, "set_trainer", self)
-            self._callbacks(everyone, "on_train_begin", {})
-            for epoch in range(epochs):
-                self._callbacks(everyone, "on_epoch_begin", epoch, {})
-                order = rng.permutation(n) if shuffle else None
-                total, correct, count = 0.0, 0.0, 0.0
-                for b in range(steps):
-                    if sharded:
-                        lo, hi = b * n // steps, (b + 1) * n // steps
-                        rows = None
-                    else:
-                        start = b * batch_size
-                        rows = min(batch_size, n - start)
-                        lo, hi = shard_bounds(rows, rank, size)
-                        lo, hi = start + lo, start + hi
-                    if order is None:
-                        Xb, yb = X[lo:hi], y[lo:hi]
-                    else:
-                        Xb, yb = X[order[lo:hi]], y[order[lo:hi]]
-                    self._where = f"batch {b + 1}/{steps} of epoch {epoch + 1}/{epochs}"
-                    value = self._step(Xb, yb, rows)
-                    if divergence_factor is not None and (
-                            not math.isfinite(value)
-                            or (first_loss is not None
-                                and value > divergence_factor * max(first_loss, 1.0))):
-                        raise self._everyone(DivergenceError(self._divergence_message(
-                            value, first_loss, epoch, epochs, b, steps, X, y, divergence_factor)))
-                    if first_loss is None:
-                        first_loss = value
-                    total += value * self._rows
-                    if loss.is_classification and len(Xb):
-                        try:
-                            c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
-                            correct, count = correct + c, count + k
-                        except Exception as exc:
-                            self._keep("while counting correct predictions", exc)
-                self._where = f"the end of epoch {epoch + 1}/{epochs}"
-                vsum = vn = vcorrect = vcount = 0.0
-                if val is not None:
-                    with self._guard("while evaluating its part of validation_data"):
-                        vsum, vn, vcorrect, vcount = _local_metrics(net, loss, *val)
-                reduced = self._sync("the reduction of the epoch's metrics", correct, count, vsum, vn,
-                                     vcorrect, vcount)
-                correct, count, vsum, vn, vcorrect, vcount = (float(v) for v in reduced)
-                logs = {"loss": total / total_rows}
-                if loss.is_classification:
-                    logs["accuracy"] = correct / count
-                if val is not None:
-                    logs["val_loss"] = vsum / vn if vn else math.nan
-                    if loss.is_classification:
-                        logs["val_accuracy"] = vcorrect / vcount if vcount else math.nan
-                if self._callbacks(everyone, "on_epoch_end", epoch, logs):
-                    break
-            self._where = ""
-            self._callbacks(everyone, "on_train_end", {})
-        finally:
-            if bar is not None:
-                bar.close()
-        return history
+    def _batch_bounds(self, plan: _Plan, b: int) -> tuple[int, int, int | None]:
+        """This rank's rows of global batch ``b``: its ``shard_bounds`` slice, or (sharded) its
+        ``b``-th of ``steps`` near-equal chunks."""
+        if self._sharded:
+            return b * plan.rows // plan.steps, (b + 1) * plan.rows // plan.steps, None
+        start = b * plan.batch_size
+        rows = min(plan.batch_size, plan.rows - start)
+        lo, hi = shard_bounds(rows, self.rank, self.size)
+        return start + lo, start + hi, rows
 
-    def _callbacks(self, everyone: list[Callback], hook: str, *args: Any) -> bool:
+    def _train_batch(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+                     global_rows: int | None) -> tuple[float, float]:
+        value = self._step(X, y, global_rows, w)
+        return value, self._weight
+
+    def _reduce(self, what: str, *values: float) -> tuple[float, ...]:
+        return tuple(float(v) for v in self._sync(what, *values))
+
+    def _hook(self, callbacks: list[Callback], hook: str, *args: Any) -> bool:
         """Run ``hook`` of every callback, then a collective that raises everywhere if one
         failed on any rank; returns whether any rank asks to stop training."""
-        for cb in everyone:
+        for cb in callbacks:
             if self._error is not None:
                 break
             with self._guard(f"in {type(cb).__name__}.{hook}"):
@@ -586,14 +562,14 @@ class DistributedTrainer(Trainer):
                 f"optimizer={type(self.optimizer).__name__}, clip_norm={self.clip_norm})")
 
 
-def _local_metrics(net: Net, loss: Loss, X: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
-    """``(Σ loss·rows, rows, correct, predictions)`` over ``X, y`` in chunks (zeros when empty)."""
-    return metric_sums(net, loss, X, y, _EVAL_BATCH)
-
-
-def _fingerprint(X: np.ndarray, y: np.ndarray) -> tuple[Any, ...]:
-    """A cheap checksum of the shapes and ~64 sampled rows: catches ranks that loaded
-    different data (e.g. an unseeded train/test split) without reading it all."""
-    stride = max(1, len(X) // 64)
-    return (X.shape, y.shape, zlib.crc32(np.ascontiguousarray(X[::stride]).tobytes()),
-            zlib.crc32(np.ascontiguousarray(y[::stride]).tobytes()))
+def _fingerprint(*arrays: np.ndarray | None) -> tuple[Any, ...]:
+    """A cheap checksum of the shapes and ~64 sampled rows of each array: catches ranks that
+    loaded different data (e.g. an unseeded train/test split) without reading it all."""
+    out: list[Any] = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
+        stride = max(1, len(a) // 64)
+        out += [a.shape, zlib.crc32(np.ascontiguousarray(a[::stride]).tobytes())]
+    return tuple(out)

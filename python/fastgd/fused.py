@@ -1,9 +1,12 @@
 """The fused training step: ``Trainer.step`` as one C++ call for nets of built-in layers.
 
-``FusedStep`` turns a ``Net`` of built-in layers (``Linear``, ``ReLU``, ``LeakyReLU``,
-``Sigmoid``, ``Tanh``, ``Identity``), a built-in loss and an ``SGD``/``Adam``/``AdamW`` optimizer
-with one parameter group into a ``fastgd._core.Engine``: forward, loss, backward and the update
-run in C++ over one flat buffer, with a workspace reused from step to step.
+``FusedStep`` turns a ``Net`` of built-in layers (those of ``LAYER_SPECS``), a built-in loss
+(``LOSS_SPECS``) and an ``SGD``/``Adam``/``AdamW`` optimizer into a ``fastgd._core.Engine``:
+forward, loss, backward and the update run in C++ over one flat buffer, with a workspace reused
+from step to step. The engine is a list of C++ units found by the names the two tables give
+(``src/cpp/engine_ops.cpp``, ``engine_losses.cpp``, ``engine_updates.cpp``); a layer's
+persistent buffers (``Layer.buffers()``, e.g. running statistics) are bound by name and written
+in place, so the layer's own arrays always hold them.
 
 For that, the net's parameters are moved into one contiguous buffer per net (``flatten``):
 ``Parameter.data``/``.grad`` become views into it, so users still see and edit the weights in
@@ -12,25 +15,49 @@ place. The optimizer's state arrays (``momentum_buffer``, ``exp_avg``, ``exp_avg
 count lives in the engine and is written back into ``optimizer.state`` whenever the optimizer is
 read (``state_dict``) or used directly.
 
-Anything else (custom layers or losses, several parameter groups, ``maximize``) keeps the
+Several parameter groups are fused when each is a contiguous run of the net's parameters.
+Anything else (custom layers or losses, other groupings, ``maximize``) keeps the
 layer-by-layer Python path, with the same results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import _core, optim
-from .layers import Identity, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from .parameter import Parameter
 
-__all__ = ["FusedStep", "flatten", "plan"]
+__all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "flatten", "plan"]
 
-_ACTIVATIONS = {ReLU: "relu", Sigmoid: "sigmoid", Tanh: "tanh", Identity: "identity"}
-_LOSSES = {MSELoss: "mse", CrossEntropyLoss: "cross_entropy", BCEWithLogitsLoss: "bce_with_logits"}
+#: The offset of a parameter in the flat buffer (given to the spec builders).
+Offset = Callable[[Parameter], int]
+
+#: Layer class -> the engine op spec of one of its instances: ``(name, *numbers)``, optionally
+#: ending in a dict ``{buffer name: array}`` of the layer's persistent buffers (the engine writes
+#: them in place). ``name`` is a unit of the C++ op registry (``src/cpp/engine_ops.cpp``). A new
+#: fused layer adds one entry here (and its unit there).
+LAYER_SPECS: dict[type, Callable[[Any, Offset], tuple[Any, ...]]] = {
+    Linear: lambda layer, off: ("linear", layer.in_features, layer.out_features, off(layer.W),
+                                -1 if layer.b is None else off(layer.b)),
+    ReLU: lambda layer, off: ("relu",),
+    LeakyReLU: lambda layer, off: ("leaky_relu", layer.slope),
+    Sigmoid: lambda layer, off: ("sigmoid",),
+    Tanh: lambda layer, off: ("tanh",),
+    Identity: lambda layer, off: ("identity",),
+}
+
+#: Loss class -> the engine loss spec of an instance: a name or ``(name, *numbers)`` of the C++
+#: loss registry (``src/cpp/engine_losses.cpp``); raise ``NotFusable`` for unsupported options.
+LOSS_SPECS: dict[type, Callable[[Any], str | tuple[Any, ...]]] = {
+    MSELoss: lambda loss: "mse",
+    CrossEntropyLoss: lambda loss: "cross_entropy",
+    BCEWithLogitsLoss: lambda loss: "bce_with_logits",
+}
 
 
 class NotFusable(Exception):
@@ -87,21 +114,42 @@ def plan(net: Any, params: list[Parameter]) -> list[tuple[Any, ...]]:
     for p in params:
         offsets[id(p)] = offset
         offset += p.data.size
+
+    def off(p: Parameter) -> int:
+        return offsets[id(p)]
+
     ops: list[tuple[Any, ...]] = []
     for layer in net.layers:
         kind = type(layer)
         if kind is Net:
             ops.extend(plan(layer, params))
-        elif kind is Linear:
-            b_off = -1 if layer.b is None else offsets[id(layer.b)]
-            ops.append(("linear", layer.in_features, layer.out_features, offsets[id(layer.W)], b_off))
-        elif kind is LeakyReLU:
-            ops.append(("leaky_relu", layer.slope))
-        elif kind in _ACTIVATIONS:
-            ops.append((_ACTIVATIONS[kind],))
+        elif kind in LAYER_SPECS:
+            ops.append(LAYER_SPECS[kind](layer, off))
         else:
             raise NotFusable(f"layer {layer!r} has no fused kernel")
     return ops
+
+
+def _layers(net: Any) -> list[Layer]:
+    """The leaf layers of ``net`` in plan order (nested ``Net``s flattened)."""
+    from .net import Net
+
+    out: list[Layer] = []
+    for layer in net.layers:
+        out.extend(_layers(layer) if type(layer) is Net else [layer])
+    return out
+
+
+class _Group:
+    """One optimizer parameter group as the engine sees it: a contiguous range of the flat
+    buffer, its flat state buffers and its step counter."""
+
+    def __init__(self, group: dict[str, Any], params: list[Parameter], offset: int) -> None:
+        self.group, self.params, self.offset = group, params, offset
+        self.size = sum(p.data.size for p in params)
+        self.counter = np.zeros((), np.int64)
+        self.flat: dict[str, np.ndarray] = {}
+        self.lr = float(group["lr"])
 
 
 class FusedStep:
@@ -109,6 +157,9 @@ class FusedStep:
 
     ``grad_slots``: extra slots after the gradients in their flat buffer (see ``flatten``).
     Raises ``NotFusable`` from the constructor when the combination has no fused path.
+
+    Several parameter groups are fused when each holds a contiguous run of the net's parameters
+    (in ``net.parameters()`` order) and together they hold all of them.
     """
 
     def __init__(self, net: Any, loss: Loss, optimizer: Any, clip_norm: float | None,
@@ -116,34 +167,48 @@ class FusedStep:
         opt_kind = type(optimizer)
         if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW):
             raise NotFusable(f"optimizer {opt_kind.__name__}")
-        if type(loss) not in _LOSSES:
+        if type(loss) not in LOSS_SPECS:
             raise NotFusable(f"loss {loss!r}")
         params = net.parameters()
-        groups = optimizer.param_groups
-        if len(groups) != 1 or [id(p) for p in groups[0]["params"]] != [id(p) for p in params]:
-            raise NotFusable("the optimizer does not hold exactly the net's parameters in one group")
-        group = groups[0]
-        if group.get("maximize"):
+        self.groups = self._split_groups(optimizer.param_groups, params)
+        if any(g.group.get("maximize") for g in self.groups):
             raise NotFusable("maximize")
         if net.in_features is None:
             raise NotFusable("the net's input width is not fixed")
         ops = plan(net, params)
+        loss_spec = LOSS_SPECS[type(loss)](loss)
         self.data, self.grad = flatten(params, grad_slots)
-        self.engine = _core.Engine(str(net.dtype), ops, _LOSSES[type(loss)], net.in_features)
+        self.engine = _core.Engine(str(net.dtype), ops, loss_spec, net.in_features)
         self.engine.bind(self.data, self.grad)
-        self.optimizer, self.params, self.group = optimizer, params, group
-        self.counter = np.zeros((), np.int64)
-        self._adopt_state(opt_kind)
-        self.lr = float(group["lr"])
+        self.optimizer, self.params = optimizer, params
+        self.group = self.groups[0].group
+        self.counter = self.groups[0].counter  # the first group's step count (one group: all)
+        self._adam = opt_kind is not optim.SGD
+        for g in self.groups:
+            self._adopt_state(g, opt_kind)
         if clip_norm:
             self.engine.set_clip_norm(float(clip_norm))
 
-    def _flat_state(self, key: str, init_zero: bool = True) -> np.ndarray:
-        """A flat buffer for state ``key`` holding each parameter's current value (or zeros),
-        whose per-parameter views replace the optimizer's state arrays."""
-        flat = np.zeros_like(self.data)
+    @staticmethod
+    def _split_groups(groups: list[dict[str, Any]], params: list[Parameter]) -> list[_Group]:
+        out, i, offset = [], 0, 0
+        for group in groups:
+            ps = list(group["params"])
+            if [id(p) for p in ps] != [id(p) for p in params[i:i + len(ps)]] or not ps:
+                raise NotFusable("the optimizer's groups are not contiguous runs of the net's parameters")
+            out.append(_Group(group, ps, offset))
+            i += len(ps)
+            offset += out[-1].size
+        if i != len(params):
+            raise NotFusable("the optimizer does not hold exactly the net's parameters")
+        return out
+
+    def _flat_state(self, g: _Group, key: str) -> np.ndarray:
+        """A flat buffer of group ``g`` for state ``key`` holding each parameter's current value
+        (or zeros), whose per-parameter views replace the optimizer's state arrays."""
+        flat = np.zeros(g.size, self.data.dtype)
         offset = 0
-        for p in self.params:
+        for p in g.params:
             k = p.data.size
             state = self.optimizer.state.setdefault(p, {})
             if key in state:
@@ -152,60 +217,81 @@ class FusedStep:
             offset += k
         return flat
 
-    def _adopt_state(self, opt_kind: type) -> None:
-        g, state = self.group, self.optimizer.state
-        self._adam = opt_kind is not optim.SGD
-        self._flat: dict[str, np.ndarray] = {}
+    def _adopt_state(self, gr: _Group, opt_kind: type) -> None:
+        g, state = gr.group, self.optimizer.state
+        whole = len(self.groups) == 1
+        rng = {} if whole else {"offset": gr.offset, "size": gr.size}
         if not self._adam:
-            started = [("momentum_buffer" in state.get(p, {})) for p in self.params]
+            started = [("momentum_buffer" in state.get(p, {})) for p in gr.params]
             if g["momentum"] != 0 and any(started) and not all(started):
                 raise NotFusable("some parameters have momentum buffers and some do not")
-            self.counter[...] = 1 if any(started) else 0
+            gr.counter[...] = 1 if any(started) else 0
             buf = None
             if g["momentum"] != 0:
-                buf = self._flat["momentum_buffer"] = self._flat_state("momentum_buffer")
+                buf = gr.flat["momentum_buffer"] = self._flat_state(gr, "momentum_buffer")
             self.engine.set_sgd(g["lr"], g["momentum"], g["dampening"], g["nesterov"],
-                                g["weight_decay"], buf, self.counter)
+                                g["weight_decay"], buf, gr.counter, **rng)
         else:
-            steps = {int(state.get(p, {}).get("step", 0)) for p in self.params}
+            steps = {int(state.get(p, {}).get("step", 0)) for p in gr.params}
             if len(steps) != 1:
                 raise NotFusable("parameters are at different Adam steps")
-            self.counter[...] = steps.pop()
+            gr.counter[...] = steps.pop()
             keys = ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if g["amsgrad"] else [])
             for key in keys:
-                self._flat[key] = self._flat_state(key)
+                gr.flat[key] = self._flat_state(gr, key)
             beta1, beta2 = g["betas"]
             self.engine.set_adam(g["lr"], beta1, beta2, g["eps"], g["weight_decay"],
                                  bool(g.get("decoupled_weight_decay", opt_kind is optim.AdamW)),
-                                 self._flat["exp_avg"],
-                                 self._flat["exp_avg_sq"], self._flat.get("max_exp_avg_sq"),
-                                 self.counter)
-        if int(self.counter) == 0:  # torch has no per-parameter state before the first step
-            for p in self.params:
+                                 gr.flat["exp_avg"], gr.flat["exp_avg_sq"],
+                                 gr.flat.get("max_exp_avg_sq"), gr.counter, **rng)
+        if int(gr.counter) == 0:  # torch has no per-parameter state before the first step
+            for p in gr.params:
                 state.pop(p, None)
 
-    def step(self, X: np.ndarray, y: np.ndarray) -> float:
-        """One fused training step; returns the batch loss (before the update)."""
+    def step(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """One fused training step; returns the batch loss (before the update).
+
+        ``sample_weight`` (n,) of the net's dtype, finite and >= 0: the loss is
+        ``Σ wᵢ ℓᵢ / Σ wᵢ`` (ℓᵢ sample i's loss), its gradient that of this weighted mean.
+        """
         self._sync_lr()
         self.last_X = X
-        return self.engine.step(X, y)
+        return self.engine.step(X, y, sample_weight)
 
     def _sync_lr(self) -> None:
-        lr = self.group["lr"]
-        if lr != self.lr:
-            self.engine.set_lr(lr)
-            self.lr = lr
+        single = len(self.groups) == 1
+        for i, g in enumerate(self.groups):
+            lr = g.group["lr"]
+            if lr != g.lr:
+                self.engine.set_lr(lr, -1 if single else i)
+                g.lr = lr
 
-    def loss_and_grad(self, X: np.ndarray, y: np.ndarray) -> float:
+    def loss_and_grad(self, X: np.ndarray, y: np.ndarray,
+                      sample_weight: np.ndarray | None = None) -> float:
         """Forward, loss and backward into the flat grad buffer, no update; returns the loss."""
         self.last_X = X
-        return self.engine.loss_and_grad(X, y)
+        return self.engine.loss_and_grad(X, y, sample_weight)
 
     def update(self) -> None:
         """Clip (when set) and apply the optimizer update to the gradients in the flat buffer:
         the second half of ``step``, after e.g. averaging the gradients across processes."""
         self._sync_lr()
         self.engine.update()
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """The net's output for ``X`` in eval mode (as ``net.eval(); net.forward(X)``), from
+        the flat buffers; the workspace of the last step is overwritten."""
+        return self.engine.forward(X, training=False)
+
+    def set_l2(self, lam: float) -> None:
+        """Add ``½·lam·Σ‖W‖²`` over the Linear weights (not biases) to the loss, ``lam·W`` to
+        their gradients, inside the fused step."""
+        self.engine.set_l2(float(lam))
+
+    def set_seed(self, seed: int, step: int = 0) -> None:
+        """The random stream of the ops (e.g. Dropout masks): ``seed``, and the step counter
+        (advanced once per training step) restarted at ``step``."""
+        self.engine.set_seed(int(seed), int(step))
 
     def last_output(self) -> np.ndarray:
         """The net's output for the last step's batch. The one-pass linear-regression step
@@ -218,15 +304,16 @@ class FusedStep:
     def sync_state(self) -> None:
         """Write the engine's state into ``optimizer.state`` as torch lays it out: per parameter,
         views into the flat buffers and (Adam) the ``step`` count."""
-        count = int(self.counter)
-        if count == 0 or not (self._flat or self._adam):  # plain SGD keeps no state
-            return
-        offset = 0
-        for p in self.params:
-            k = p.data.size
-            s = self.optimizer.state.setdefault(p, {})
-            for key, flat in self._flat.items():
-                s[key] = flat[offset:offset + k].reshape(p.data.shape)
-            if self._adam:
-                s["step"] = count
-            offset += k
+        for g in self.groups:
+            count = int(g.counter)
+            if count == 0 or not (g.flat or self._adam):  # plain SGD keeps no state
+                continue
+            offset = 0
+            for p in g.params:
+                k = p.data.size
+                s = self.optimizer.state.setdefault(p, {})
+                for key, flat in g.flat.items():
+                    s[key] = flat[offset:offset + k].reshape(p.data.shape)
+                if self._adam:
+                    s["step"] = count
+                offset += k

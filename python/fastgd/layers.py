@@ -125,6 +125,11 @@ class Layer:
         """The layer's trainable ``Parameter`` objects (shared, not copies); ``[]`` by default."""
         return []
 
+    def regularized_parameters(self) -> list[Parameter]:
+        """The parameters a weight penalty (``fit(..., l2=λ)``) applies to: weight matrices,
+        not biases nor normalisation parameters; ``[]`` by default."""
+        return []
+
     def buffers(self) -> dict[str, np.ndarray]:
         """Persistent state that is not trained (e.g. ``BatchNorm1d``'s running statistics),
         by name: saved and restored with the net, updated in place; ``{}`` by default."""
@@ -307,6 +312,9 @@ class Linear(Layer):
     def parameters(self) -> list[Parameter]:
         W = self._weights()
         return [W] if self.b is None else [W, self.b]
+
+    def regularized_parameters(self) -> list[Parameter]:
+        return [self._weights()]
 
     def output_features(self, in_features: int) -> int:
         return self.out_features

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import ops
 
-__all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "Loss", "MSELoss", "get_loss"]
+__all__ = ["BCEWithLogitsLoss", "CrossEntropyLoss", "Loss", "MSELoss", "check_sample_weight", "get_loss"]
 
 
 def _require_array(y: Any, name: str) -> np.ndarray:
@@ -39,6 +39,11 @@ def _require_float(y: np.ndarray, dtype: np.dtype, name: str, loss: str) -> None
         )
 
 
+def _unweighted(loss: Any, sample_weight: Any) -> None:
+    if sample_weight is not None:
+        raise NotImplementedError(f"{type(loss).__name__} has no sample weights yet")
+
+
 class Loss:
     """Base class: a mean loss over samples and its gradient w.r.t. the raw outputs.
 
@@ -50,8 +55,10 @@ class Loss:
     #: True when ``predict`` returns class labels and ``accuracy`` is reported.
     is_classification: ClassVar[bool] = False
 
-    def __call__(self, pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """``(mean loss, dpred)`` for raw outputs ``pred`` (n, k) and targets ``y``."""
+    def __call__(self, pred: np.ndarray, y: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """``(mean loss, dpred)`` for raw outputs ``pred`` (n, k) and targets ``y``; with
+        ``sample_weight`` (n,) the weighted mean ``Σ wᵢ ℓᵢ / Σ wᵢ``."""
         raise NotImplementedError
 
     def check_targets(self, y: Any, out_shape: tuple[int, int], dtype: np.dtype,
@@ -96,7 +103,9 @@ class MSELoss(Loss):
 
     name = "mse"
 
-    def __call__(self, pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, pred: np.ndarray, y: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        _unweighted(self, sample_weight)
         if y.ndim == 1 and pred.ndim == 2:
             y = y.reshape(-1, 1)
         return ops.mse(pred, y)
@@ -131,7 +140,9 @@ class CrossEntropyLoss(Loss):
     name = "cross_entropy"
     is_classification = True
 
-    def __call__(self, pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, pred: np.ndarray, y: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        _unweighted(self, sample_weight)
         return ops.softmax_cross_entropy(pred, y)
 
     def check_targets(self, y: Any, out_shape: tuple[int, int], dtype: np.dtype,
@@ -194,7 +205,9 @@ class BCEWithLogitsLoss(Loss):
     name = "bce_with_logits"
     is_classification = True
 
-    def __call__(self, pred: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def __call__(self, pred: np.ndarray, y: np.ndarray,
+                 sample_weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        _unweighted(self, sample_weight)
         if y.ndim == 1 and pred.ndim == 2:
             y = y.reshape(-1, 1)
         return ops.bce_with_logits(pred, y)
@@ -265,3 +278,26 @@ def get_loss(spec: str | Loss | type[Loss]) -> Loss:
         return cls()
     raise TypeError(f"loss must be a name {sorted(LOSSES)} or a fastgd.losses.Loss, got "
                     f"{type(spec).__name__}")
+
+
+def check_sample_weight(w: Any, n: int, dtype: np.dtype, name: str = "sample_weight") -> np.ndarray:
+    """``w`` as a contiguous (n,) array of ``dtype``: finite, non-negative weights, one per
+    sample. A wrong shape, a negative or NaN/inf weight is a ``ValueError`` naming ``name``.
+
+    Example:
+        >>> check_sample_weight([1, 2, 0], 3, np.dtype("float32"))
+        array([1., 2., 0.], dtype=float32)
+    """
+    try:
+        a = np.asarray(w)
+    except Exception as exc:  # pragma: no cover - exotic array-likes
+        raise TypeError(f"{name} must be an array of {n} weights, got {type(w).__name__}") from exc
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one weight per sample), got shape {a.shape}")
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if n and not (np.isfinite(a).all() and a.min() >= 0):
+        bad = int(np.flatnonzero(~(np.isfinite(a) & (a >= 0)))[0])
+        raise ValueError(f"{name} must be finite and >= 0, got {a[bad]!r} at index {bad}")
+    return a

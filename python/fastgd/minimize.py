@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DivergenceError
-from .optim import Optimizer, get_optimizer
+from .optim import LBFGS, Optimizer, get_optimizer
 from .optim.schedules import Schedule
 
 __all__ = ["MinimizeResult", "minimize", "numerical_gradient"]
@@ -120,17 +120,26 @@ def minimize(
     the optimizer (``x -= lr·g`` for plain SGD) with ``lr = schedule(k)`` when a schedule is
     given; stop if ``‖x_new - x‖ < tol``.
 
+    With ``optimizer="lbfgs"`` (``fastgd.optim.LBFGS``, e.g. ``line_search_fn="strong_wolfe"``)
+    a step is one L-BFGS iteration: the iterates are exactly those of ``LBFGS.step(closure)``
+    called until ``steps`` iterations are done (each call runs up to ``max_iter`` of them, the
+    line-search trial points are not iterates), and the descent also stops, converged, when
+    L-BFGS's own tolerances (``tolerance_grad``, ``tolerance_change``) are met. Points already
+    evaluated are not evaluated again.
+
     Args:
         fun: ``fun(x) -> float`` for ``x`` a float64 ``(dim,)`` array.
         x0: the starting point: a number, list, tuple or 1-D array (converted to float64).
         grad: ``grad(x) -> (dim,)`` array; ``None`` uses central differences
             (``numerical_gradient``, ``2·dim`` evaluations of ``fun`` per step).
-        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"`` or a ``fastgd.optim.Optimizer`` subclass.
+        optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, ``"lbfgs"`` or a
+            ``fastgd.optim.Optimizer`` subclass.
         steps: the largest number of updates.
         tol: stop when the gradient norm, or the length of a step, falls below ``tol``.
         schedule: optional ``schedule(k) -> lr`` for update ``k`` (see
             ``fastgd.optim.schedules``), e.g. ``exponential_decay(0.1, 0.99)`` for a decaying
-            step size; it overrides ``lr``.
+            step size; it overrides ``lr`` (not with L-BFGS, whose step comes from ``lr`` and
+            its line search).
         callback: optional ``callback(k, x, fun(x))`` after each update; returning ``True``
             stops the descent.
         **hyper: the optimizer's hyper-parameters (``lr=0.1, momentum=0.9``, ...).
@@ -143,7 +152,8 @@ def minimize(
     Raises:
         TypeError: ``fun``/``grad``/``callback`` not callable, ``fun`` not returning a scalar.
         ValueError: bad ``x0`` (not 1-D, empty, not finite), ``grad`` of the wrong shape,
-            an unknown optimizer name, ``steps < 0`` or ``tol < 0``, ``fun(x0)`` not finite.
+            an unknown optimizer name, ``steps < 0`` or ``tol < 0``, ``fun(x0)`` not finite,
+            a ``schedule`` with L-BFGS.
         fastgd.errors.DivergenceError: ``fun`` (or the gradient) became NaN/inf on the way;
             the message suggests a smaller learning rate.
 
@@ -152,6 +162,11 @@ def minimize(
         ...                       lr=0.1, momentum=0.9)
         >>> res.x.round(6), res.converged
         (array([1., 0.]), True)
+        >>> rosenbrock = lambda v: (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2
+        >>> res = fastgd.minimize(rosenbrock, [-1.2, 1.0], optimizer="lbfgs",
+        ...                       line_search_fn="strong_wolfe")
+        >>> res.x.round(4), res.n_steps
+        (array([1., 1.]), 34)
     """
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
@@ -189,6 +204,14 @@ def minimize(
             f"minimize diverged at step {k}: {what} = {value} (lr = {group['lr']:g}). "
             "Try a smaller learning rate (lr=...) or a decaying schedule; for SGD, lower momentum."
         )
+
+    if isinstance(opt, LBFGS):
+        if schedule is not None:
+            raise ValueError(
+                "schedule is not supported with L-BFGS: its step length comes from lr and "
+                "its line search (line_search_fn='strong_wolfe')"
+            )
+        return _minimize_lbfgs(opt, fun, x, gradient, steps, tol, callback)
 
     path = [x.copy()]
     message = ""
@@ -233,6 +256,109 @@ def minimize(
                 message = f"gradient norm {gnorm:.3g} < tol {tol:g}"
             else:
                 message = f"reached steps={steps} with gradient norm {gnorm:.3g} (tol {tol:g})"
+    return MinimizeResult(
+        x=x.copy(),
+        fun=f,
+        grad=g,
+        path=np.array(path),
+        n_steps=len(path) - 1,
+        converged=converged,
+        message=message,
+    )
+
+
+class _Stop(Exception):
+    """Ends an L-BFGS descent from inside its step (a callback, or a step shorter than tol)."""
+
+    def __init__(self, message: str, converged: bool) -> None:
+        super().__init__(message)
+        self.message, self.converged = message, converged
+
+
+def _minimize_lbfgs(
+    opt: LBFGS,
+    fun: Callable[[np.ndarray], float],
+    x: np.ndarray,
+    gradient: Callable[[np.ndarray], np.ndarray],
+    steps: int,
+    tol: float,
+    callback: Callable[[int, np.ndarray, float], Any] | None,
+) -> MinimizeResult:
+    """``minimize`` with L-BFGS: ``opt.step(closure)`` until ``steps`` iterations are done or a
+    tolerance is met; every iteration (not every line-search trial) is one point of the path."""
+    group = opt.param_groups[0]
+    param = opt.params[0]
+    max_iter = group["max_iter"]
+    path = [x.copy()]
+    # (x, f, g) of this step's evaluations: a call at a point seen before is answered from here
+    # (L-BFGS re-evaluates the point each step starts from, which the last step evaluated).
+    seen: list[tuple[np.ndarray, float, np.ndarray]] = []
+
+    def evaluate(at: np.ndarray) -> tuple[float, np.ndarray]:
+        for point, f, g in reversed(seen):
+            if np.array_equal(point, at):
+                return f, g
+        f = _scalar(fun, at)
+        g = gradient(at) if math.isfinite(f) else np.full_like(at, np.nan)
+        seen.append((at.copy(), f, g))
+        return f, g
+
+    def closure() -> float:
+        f, g = evaluate(x)
+        param.grad[...] = g
+        return f
+
+    def on_iteration(loss: float | None) -> None:
+        k = len(path) - 1
+        previous = path[-1]
+        path.append(x.copy())
+        if callback is not None:
+            f = loss if loss is not None else evaluate(x)[0]
+            if callback(k, x.copy(), f) is True:
+                raise _Stop(f"stopped by callback after {k + 1} steps", converged=False)
+        moved = float(np.linalg.norm(x - previous))
+        if moved < tol:
+            raise _Stop(f"step length {moved:.3g} < tol {tol:g}", converged=True)
+
+    opt._on_iteration = on_iteration
+    message, converged = "", False
+    with np.errstate(over="ignore", invalid="ignore"):
+        f0 = _scalar(fun, x)
+        if not math.isfinite(f0):
+            raise ValueError(f"fun(x0) must be finite, got {f0}")
+        g0 = gradient(x)
+        if not np.all(np.isfinite(g0)):
+            raise ValueError(f"the gradient at x0 must be finite, got {g0}")
+        seen.append((x.copy(), f0, g0))
+        try:
+            while True:
+                n = len(path) - 1
+                f, g = evaluate(x)
+                gnorm = float(np.linalg.norm(g))
+                if gnorm < tol:
+                    message, converged = f"gradient norm {gnorm:.3g} < tol {tol:g}", True
+                    break
+                if n >= steps:
+                    message = f"reached steps={steps} with gradient norm {gnorm:.3g} (tol {tol:g})"
+                    break
+                seen[:] = [e for e in seen if np.array_equal(e[0], x)]
+                group["max_iter"] = min(max_iter, steps - n)
+                opt.step(closure)
+                reason = opt._stop_reason
+                if len(path) - 1 == n or not reason.startswith(("max_iter", "max_eval")):
+                    # L-BFGS's own tolerances were met (or it could not move at all)
+                    message, converged = f"L-BFGS stopped: {reason}", True
+                    break
+        except _Stop as stop:
+            message, converged = stop.message, stop.converged
+        except DivergenceError as exc:
+            raise DivergenceError(
+                f"minimize diverged at step {len(path)}: {exc}"
+            ) from exc
+        finally:
+            group["max_iter"] = max_iter
+            opt._on_iteration = None
+        f, g = evaluate(x)
     return MinimizeResult(
         x=x.copy(),
         fun=f,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
 from .layers import Layer, float_dtype, layer_from_config
-from .losses import Loss, get_loss
+from .losses import Loss, check_sample_weight, get_loss
 from .parameter import Parameter
 
 if TYPE_CHECKING:
@@ -105,6 +106,17 @@ class Net(Layer):
         """All trainable parameters in layer order (shared objects; a shared layer counts once)."""
         return [p for _, p in self.named_parameters()]
 
+    def regularized_parameters(self) -> list[Parameter]:
+        """Every layer's weight matrices (what ``fit(..., l2=λ)`` penalises), each once."""
+        seen: set[int] = set()
+        out = []
+        for layer in self.layers:
+            for p in layer.regularized_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append(p)
+        return out
+
     def train(self, mode: bool = True) -> Net:
         """Train mode (``mode=True``) or eval mode for the net and every layer in it, as
         ``torch.nn.Module.train``; returns ``self``. ``fit`` and ``Trainer.step`` train in train
@@ -196,6 +208,75 @@ class Net(Layer):
             )
         return X
 
+    def as_input(self, X: Any, name: str = "X") -> Any:
+        """``X`` as ``fit``/``predict``/``evaluate`` take it, converted once per call.
+
+        The input rule: anything ``numpy.asarray`` reads as a 2-D table of numbers (a NumPy array
+        of any float/int/bool dtype and memory layout, a pandas DataFrame, nested lists) is
+        converted once to a C-ordered array of the net's dtype (no copy when it already is one).
+        A memory-mapped array (``np.memmap``) or another array-like with NumPy indexing (e.g. an
+        h5py dataset) is not read here: ``rows`` reads it batch by batch. The building blocks
+        (``forward``, ``Trainer.step``, ``fastgd.ops``) stay strict: they take arrays of the
+        net's dtype only and never cast. Strings, objects and complex numbers are a
+        ``TypeError``.
+
+        Example:
+            >>> net.as_input([[1, 2, 3]]).dtype
+            dtype('float32')
+        """
+        if is_lazy(X):
+            shape, dtype = tuple(X.shape), np.dtype(X.dtype)
+            if dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold numbers, got dtype {dtype}")
+            self.check_input(np.empty((0, *shape[1:]), self.dtype), name)  # ndim and width
+            if len(shape) != 2:  # pragma: no cover - check_input raised already
+                raise ValueError(f"{name} must be 2-D, got shape {shape}")
+            return X
+        if not isinstance(X, np.ndarray) or X.dtype != self.dtype or not X.flags.c_contiguous:
+            try:
+                a = np.asarray(X)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be a 2-D array of numbers (n_samples, n_features), "
+                                f"got {type(X).__name__} that NumPy cannot read as one: {exc}") from exc
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold numbers (float, int or bool), got dtype {a.dtype}"
+                                f" from {type(X).__name__}")
+            X = np.ascontiguousarray(a, dtype=self.dtype)
+        return self.check_input(X, name)
+
+    def as_targets(self, loss: Loss, y: Any, X: Any, name: str = "y") -> np.ndarray:
+        """Targets for ``loss`` as ``fit``/``evaluate`` take them: lists, pandas Series/DataFrames
+        and memory-mapped arrays are read into an array; float targets (values, probabilities)
+        of the other float dtype are converted to the net's; then ``loss.check_targets``
+        (integer class labels stay integers, and float labels for ``cross_entropy`` stay a
+        ``TypeError``)."""
+        if not isinstance(y, np.ndarray) or isinstance(y, np.memmap):
+            try:
+                y = np.array(y)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be an array of targets, got {type(y).__name__}: {exc}") from exc
+        if y.dtype.kind == "f" and y.dtype != self.dtype and y.dtype.itemsize >= 4:
+            y = y.astype(self.dtype)
+        return loss.check_targets(y, (len(X), self.output_features(X.shape[1])), self.dtype,
+                                  name=name)
+
+    def rows(self, X: Any, index: Any) -> np.ndarray:
+        """``X[index]`` (a slice or an int array of row numbers) of an input ``as_input``
+        returned, as a C-ordered array of the net's dtype: a view or gather of an array in memory,
+        a read of just those rows of a memory-mapped or other array-like (rows fetched in
+        increasing order, as h5py needs, then put back in ``index``'s order)."""
+        if not is_lazy(X):
+            return X[index]  # type: ignore[no-any-return]
+        if isinstance(index, slice):
+            block = X[index]
+        else:
+            order = np.argsort(index, kind="stable")
+            block = np.asarray(X[index[order]])
+            out = np.empty_like(block)
+            out[order] = block
+            block = out
+        return np.ascontiguousarray(block, dtype=self.dtype)
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Output (n, out_features) for ``X`` (n, in_features) of the net's dtype.
 
@@ -243,12 +324,16 @@ class Net(Layer):
             >>> net.predict(X).shape
             (5, 3)
         """
-        X = self.check_input(X)
-        if batch_size is None or len(X) <= batch_size:
-            return self.forward(X)
-        _check_batch_size(batch_size)
-        return np.concatenate([self.forward(X[i:i + batch_size])
-                               for i in range(0, len(X), batch_size)])
+        X = self.as_input(X)
+        if batch_size is not None:
+            _check_batch_size(batch_size)
+        elif is_lazy(X):
+            batch_size = _LAZY_CHUNK
+        with training_mode(self, False):
+            if batch_size is None or len(X) <= batch_size:
+                return self.forward(self.rows(X, slice(None)))
+            return np.concatenate([self.forward(self.rows(X, slice(i, i + batch_size)))
+                                   for i in range(0, len(X), batch_size)])
 
     def _loss_or_default(self, loss: str | Loss | None) -> Loss:
         if loss is not None:
@@ -278,24 +363,32 @@ class Net(Layer):
         return self._loss_or_default(loss).predict_proba(self.predict(X, batch_size))
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, loss: str | Loss | None = None,
-                 batch_size: int | None = None) -> dict[str, float]:
-        """Metrics on ``(X, y)``: ``{"loss": mean loss}`` plus ``"accuracy"`` for classification.
+                 batch_size: int | None = None,
+                 sample_weight: np.ndarray | None = None) -> dict[str, float]:
+        """Metrics on ``(X, y)`` in eval mode: ``{"loss": mean loss}`` plus ``"accuracy"`` for
+        classification.
 
         ``loss`` defaults to the loss of the last ``fit``. Batches are combined sample-weighted,
-        so the result does not depend on ``batch_size``.
+        so the result does not depend on ``batch_size``. With ``sample_weight`` (n,) the loss is
+        ``Σ wᵢ ℓᵢ / Σ wᵢ`` (the accuracy stays the plain fraction of correct predictions).
 
         Example:
             >>> net.evaluate(X_test, y_test, loss="cross_entropy")
             {'loss': 0.08, 'accuracy': 0.97}
         """
         lossobj = self._loss_or_default(loss)
-        X = self.check_input(X)
-        y = lossobj.check_targets(y, (len(X), self.output_features(X.shape[1])), self.dtype)
+        X = self.as_input(X)
+        y = self.as_targets(lossobj, y, X)
         if len(X) == 0:
             raise ValueError("evaluate: X has no samples")
-        step = len(X) if batch_size is None else _check_batch_size(batch_size)
-        total, _, correct, count = metric_sums(self, lossobj, X, y, step)
-        metrics = {"loss": total / len(X)}
+        step = _check_batch_size(batch_size) if batch_size is not None else (
+            _LAZY_CHUNK if is_lazy(X) else len(X))
+        w = None
+        if sample_weight is not None:
+            w = check_sample_weight(sample_weight, len(X), self.dtype)
+        with training_mode(self, False):
+            total, weight, correct, count = metric_sums(self, lossobj, X, y, w, step)
+        metrics = {"loss": total / weight if weight else 0.0}
         if lossobj.is_classification:
             metrics["accuracy"] = correct / count
         return metrics
@@ -305,12 +398,15 @@ class Net(Layer):
     def fit(self, X: np.ndarray, y: np.ndarray, loss: str | Loss = "mse",
             optimizer: Any = "sgd", epochs: int = 10, batch_size: int | None = 32,
             shuffle: bool = True, seed: int | None = 0,
-            validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+            validation_data: tuple[np.ndarray, ...] | None = None,
             progress: bool | None = None, callbacks: Sequence[Callback] | None = None,
             verbose: bool = False, clip_norm: float | None = None,
-            divergence_factor: float | None = 1e6, distributed: bool = False,
+            divergence_factor: float | None = 1e6, distributed: bool = False, *,
+            validation_split: float | None = None, sample_weight: np.ndarray | None = None,
+            class_weight: dict[Any, float] | str | None = None, l2: float = 0.0,
             **optimizer_hyper: Any) -> History:
-        """Train with mini-batch gradient descent; returns a ``History``.
+        """Train with mini-batch gradient descent; returns a ``History``. A delegation to
+        ``fastgd.Trainer(net, loss, optimizer, ...).fit(X, y, ...)``, where the loop lives.
 
         Args:
             X: (n, in_features) of the net's dtype. y: targets for ``loss`` (see
@@ -323,12 +419,19 @@ class Net(Layer):
                 last partial batch is kept, as a torch ``DataLoader`` does.
             shuffle, seed: reshuffle every epoch from ``np.random.default_rng(seed)``; the same
                 seed (and the same initial weights) gives bit-identical weights.
-            validation_data: ``(X_val, y_val)`` evaluated after every epoch (``val_*`` metrics).
+            validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``
+                evaluated after every epoch in eval mode (``val_*`` metrics).
+            validation_split: instead of ``validation_data``, hold out this last fraction of the
+                samples (taken before shuffling, as Keras does).
+            sample_weight: (n,) non-negative weights: every batch's loss is ``Σ wᵢ ℓᵢ / Σ wᵢ``.
+            class_weight: ``{label: weight}`` or ``"balanced"`` (``n_samples / (n_classes ·
+                bincount(y))``), multiplied into ``sample_weight``.
             progress: a progress bar (tqdm if installed, else one text line per epoch); None:
                 only when tqdm is installed and stdout is a terminal.
             callbacks: ``fastgd.callbacks.Callback`` objects, e.g. ``EarlyStopping()``.
             verbose: print one line of metrics per epoch.
             clip_norm: clip the global gradient norm to this value before each update.
+            l2: add ``½·l2·Σ‖W‖²`` over the weight matrices (not the biases) to the loss.
             divergence_factor: raise ``DivergenceError`` when a batch loss is NaN/inf or exceeds
                 ``divergence_factor × max(first batch loss, 1)``; None disables the check.
             distributed: train data-parallel on every MPI rank (``fastgd.distributed``, needs
@@ -348,21 +451,14 @@ class Net(Layer):
             >>> hist.history["val_accuracy"][-1]
             0.97
         """
-        from .trainer import Trainer
+        from .trainer import fit_net
 
-        trainer: Trainer
-        if distributed:
-            from .distributed import DistributedTrainer
-
-            trainer = DistributedTrainer(self, loss=loss, optimizer=optimizer, clip_norm=clip_norm,
-                                         **optimizer_hyper)
-        else:
-            trainer = Trainer(self, loss=loss, optimizer=optimizer, clip_norm=clip_norm,
-                              **optimizer_hyper)
-        return trainer.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                           validation_data=validation_data, progress=progress,
-                           callbacks=callbacks, verbose=verbose,
-                           divergence_factor=divergence_factor)
+        return fit_net(self, X, y, loss=loss, optimizer=optimizer, clip_norm=clip_norm, l2=l2,
+                       distributed=distributed, optimizer_hyper=optimizer_hyper, epochs=epochs,
+                       batch_size=batch_size, shuffle=shuffle, seed=seed,
+                       validation_data=validation_data, validation_split=validation_split,
+                       sample_weight=sample_weight, class_weight=class_weight, progress=progress,
+                       callbacks=callbacks, verbose=verbose, divergence_factor=divergence_factor)
 
     # ------------------------------------------------------------------ persistence / copies
 
@@ -485,6 +581,21 @@ class Net(Layer):
         return "\n".join(lines)
 
 
+# Rows read at a time from a memory-mapped (lazy) input by predict/evaluate without batch_size.
+_LAZY_CHUNK = 8192
+
+
+def is_lazy(X: Any) -> bool:
+    """Whether ``X`` is read batch by batch (``Net.rows``) rather than converted whole: an
+    ``np.memmap``, or an array-like with ``shape``, ``dtype`` and NumPy indexing that is not an
+    ``ndarray`` (an h5py dataset, a zarr array; pandas objects are converted whole)."""
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, np.ndarray) or type(X).__module__.startswith("pandas"):
+        return False
+    return all(hasattr(X, a) for a in ("shape", "dtype", "__getitem__", "__len__"))
+
+
 def _check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
@@ -499,17 +610,44 @@ def _human_bytes(n: int) -> str:
     return f"{n:.1f} GiB"
 
 
-def metric_sums(net: Net, loss: Loss, X: np.ndarray, y: np.ndarray,
+def metric_sums(net: Net, loss: Loss, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
                 step: int) -> tuple[float, float, float, float]:
-    """``(Σ loss·rows, rows, correct, predictions)`` of ``net`` on ``(X, y)`` in chunks of
-    ``step`` rows (zeros when empty): sums, so chunks and ranks combine sample-weighted."""
-    total = correct = count = 0.0
+    """``(Σ wᵢ·lossᵢ, Σ wᵢ, correct, predictions)`` of ``net`` on ``(X, y)`` with sample weights
+    ``w`` (None: every weight 1) in chunks of ``step`` rows (zeros when empty): sums, so chunks
+    and processes combine. Runs ``net`` as it is (the caller sets eval mode)."""
+    total = weight = correct = count = 0.0
     for i in range(0, len(X), step):
-        out = net.forward(X[i:i + step])
+        out = net.forward(net.rows(X, slice(i, i + step)))
         yb = y[i:i + step]
-        value, _ = loss(out, yb)
-        total += value * len(out)
+        if w is None:
+            value, _ = loss(out, yb)
+            chunk = float(len(out))
+        else:
+            wb = w[i:i + step]
+            chunk = float(wb.sum())
+            value = loss(out, yb, sample_weight=wb)[0] if chunk > 0 else 0.0
+        total += value * chunk
+        weight += chunk
         if loss.is_classification:
             c, k = loss.n_correct(out, yb)
             correct, count = correct + c, count + k
-    return total, float(len(X)), correct, count
+    return total, weight, correct, count
+
+
+@contextmanager
+def training_mode(net: Layer, training: bool) -> Iterator[None]:
+    """Run the block with ``net`` in train (True) or eval mode, then restore the mode it had.
+
+    Example:
+        >>> with training_mode(net, False):
+        ...     out = net.forward(X)        # Dropout off, BatchNorm on running statistics
+    """
+    before = net.training
+    if before == training:
+        yield
+        return
+    net.train(training)
+    try:
+        yield
+    finally:
+        net.train(before)

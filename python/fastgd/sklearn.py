@@ -29,7 +29,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("fastgd.sklearn needs scikit-learn >= 1.6: pip install 'fastgd[sklearn]'") from exc
 
-from . import optim
+from .callbacks import Callback
 from .layers import Identity, Linear, ReLU, Sigmoid, Tanh
 from .net import Net
 from .trainer import Trainer
@@ -139,44 +139,17 @@ class _BaseMLP(BaseEstimator):
         else:
             hyper.update(betas=(self.beta_1, self.beta_2), eps=self.epsilon)
         trainer = Trainer(self.net_, loss=self._loss_name, optimizer=self.solver, **hyper)
-        order_rng = np.random.default_rng(seed)
         self.loss_curve_: list[float] = []
-        scores: list[float] = []
-        self.validation_scores_: list[float] | None = scores if self.early_stopping else None
-        best, best_weights, stall = np.inf, None, 0
+        self.validation_scores_: list[float] | None = [] if self.early_stopping else None
         self.t_ = 0
-        for epoch in range(self.max_iter):
-            order = order_rng.permutation(n) if self.shuffle else np.arange(n)
-            total = 0.0
-            for start in range(0, n, batch):
-                idx = order[start:start + batch]
-                if self.learning_rate == "invscaling" and self.solver == "sgd":
-                    trainer.optimizer.param_groups[0]["lr"] = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-                total += trainer.step(X[idx], Y[idx]) * len(idx)
-                self.t_ += len(idx)
-            loss = total / n
-            if not np.isfinite(loss):
-                raise ValueError("training diverged (the loss became NaN/inf): lower learning_rate_init "
-                                 "or standardise the features (e.g. with StandardScaler in a Pipeline)")
-            self.loss_curve_.append(loss)
-            self.n_iter_ = epoch + 1
-            if self.verbose:
-                print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
-            if self.early_stopping:
-                score = float(self._score_arrays(Xv, Yv))
-                scores.append(score)
-                improved = score > -best + self.tol  # best holds the negated best score
-                if improved:
-                    best, best_weights = -score, [p.data.copy() for p in self.net_.parameters()]
-            else:
-                improved = loss < best - self.tol
-                best = min(best, loss)
-            stall = 0 if improved else stall + 1
-            if stall >= self.n_iter_no_change:
-                break
-        else:
+        monitor = (_InvScaling if self.learning_rate == "invscaling" and self.solver == "sgd" else _Monitor)(
+            self, Xv, Yv, n)
+        trainer.fit(X, Y, epochs=self.max_iter, batch_size=batch, shuffle=self.shuffle, seed=seed,
+                    progress=False, divergence_factor=None, callbacks=[monitor])
+        if not monitor.converged:
             warnings.warn(f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        best, best_weights = monitor.best, monitor.best_weights
         if self.early_stopping and best_weights is not None:
             for p, w in zip(self.net_.parameters(), best_weights):
                 p.data[...] = w
@@ -304,5 +277,55 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
 
-# keep ``optim`` imported for type checkers reading the solver names
-_ = optim
+class _Monitor(Callback):
+    """scikit-learn's side of ``Trainer.fit`` for the estimators: the loss curve, ``t_`` and the
+    ``invscaling`` learning rate per step, the validation scores, and the stopping rule (no
+    improvement by ``tol`` for ``n_iter_no_change`` epochs in a row)."""
+
+    def __init__(self, est: _BaseMLP, Xv: np.ndarray | None, Yv: np.ndarray | None, n: int) -> None:
+        self.est, self.Xv, self.Yv, self.n = est, Xv, Yv, n
+        self.best, self.stall = np.inf, 0
+        self.best_weights: list[np.ndarray] | None = None
+        self.converged = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        est = self.est
+        est.t_ += self.n
+        self._epoch_end(epoch, logs)
+
+    def _epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        est = self.est
+        loss = logs["loss"]
+        if not np.isfinite(loss):
+            raise ValueError("training diverged (the loss became NaN/inf): lower learning_rate_init "
+                             "or standardise the features (e.g. with StandardScaler in a Pipeline)")
+        est.loss_curve_.append(loss)
+        est.n_iter_ = epoch + 1
+        if est.verbose:
+            print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
+        if est.validation_scores_ is not None:
+            score = float(est._score_arrays(self.Xv, self.Yv))
+            est.validation_scores_.append(score)
+            improved = score > -self.best + est.tol  # best holds the negated best score
+            if improved:
+                self.best, self.best_weights = -score, [p.data.copy() for p in self.net.parameters()]
+        else:
+            improved = loss < self.best - est.tol
+            self.best = min(self.best, loss)
+        self.stall = 0 if improved else self.stall + 1
+        if self.stall >= est.n_iter_no_change:
+            self.converged = True
+            self.trainer.stop_training = True
+
+
+class _InvScaling(_Monitor):
+    """``learning_rate="invscaling"``: ``lr = learning_rate_init / (t_ + 1) ** power_t`` before
+    every step, ``t_`` counting the samples seen."""
+
+    def on_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        est = self.est
+        self.trainer.optimizer.param_groups[0]["lr"] = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+        est.t_ += int(logs["size"]) if logs else 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self._epoch_end(epoch, logs)

@@ -6,6 +6,8 @@ import math
 import numbers
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,8 +15,9 @@ import numpy as np
 from . import optim
 from .callbacks import Callback, History, ProgressBar
 from .errors import DivergenceError
-from .losses import Loss, get_loss
-from .net import Net
+from .losses import Loss, check_sample_weight, get_loss
+from .net import Net, is_lazy, metric_sums
+from .net import training_mode as _mode
 
 __all__ = ["Trainer"]
 
@@ -30,6 +33,89 @@ def _tqdm_available() -> bool:
     return True
 
 
+@dataclass
+class _FitArgs:
+    """``fit``'s checked arguments: the training rows and their weights (None: unweighted),
+    the validation set ``(X, y, weights)`` or None, and the rest as given."""
+
+    X: np.ndarray
+    y: np.ndarray
+    w: np.ndarray | None
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    seed: Any
+    divergence_factor: float | None
+    val: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None
+    callbacks: list[Callback]
+
+
+@dataclass
+class _Plan:
+    """How ``fit`` walks the data: ``rows`` of ``X`` per epoch on this process (``total`` over
+    all processes) in ``steps`` batches, shuffled by ``rng``; ``params`` go into ``fit_params``."""
+
+    rows: int
+    total: int
+    steps: int
+    batch_size: int
+    rng: np.random.Generator
+    seed: Any
+    val: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _overrides_batch_hooks(cb: Callback) -> bool:
+    kind = type(cb)
+    return (kind.on_batch_begin is not Callback.on_batch_begin
+            or kind.on_batch_end is not Callback.on_batch_end)
+
+
+def class_weights(loss: Loss, y: np.ndarray, class_weight: Any, n_outputs: int) -> np.ndarray:
+    """Per-sample weights (float64, (n,)) from ``class_weight``: ``{label: weight}`` (labels
+    missing from the dict weigh 1) or ``"balanced"`` (scikit-learn's ``n_samples / (n_classes ·
+    bincount)``). Classes are the integer labels of ``cross_entropy`` or the 0/1 targets of a
+    single-output ``bce_with_logits``.
+
+    Example:
+        >>> class_weights(get_loss("cross_entropy"), np.array([0, 0, 1]), "balanced", 2)
+        array([0.75, 0.75, 1.5 ])
+    """
+    if not loss.is_classification:
+        raise ValueError(f"fit: class_weight needs a classification loss, got loss={loss.name!r}")
+    if y.ndim == 1 and y.dtype.kind in "iub":
+        labels = y.astype(np.int64)
+        n_classes = n_outputs
+    elif loss.name == "bce_with_logits" and y.size == len(y):
+        flat = y.reshape(len(y))
+        if not np.isin(flat, (0, 1)).all():
+            raise ValueError("fit: class_weight with bce_with_logits needs 0/1 targets")
+        labels, n_classes = flat.astype(np.int64), 2
+    else:
+        raise ValueError("fit: class_weight needs integer class labels (n,) (cross_entropy) or 0/1 "
+                         f"targets of one output (bce_with_logits), got y of shape {y.shape}")
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"fit: class_weight must be a dict, 'balanced' or None, got {class_weight!r}")
+        present = np.unique(labels)
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        table = np.ones(max(n_classes, int(labels.max(initial=0)) + 1))
+        table[present] = len(labels) / (len(present) * counts[present])
+        return table[labels]
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"fit: class_weight must be a dict, 'balanced' or None, got "
+                        f"{type(class_weight).__name__}")
+    table = np.ones(max(n_classes, int(labels.max(initial=0)) + 1))
+    for label, value in class_weight.items():
+        if isinstance(label, bool) or not isinstance(label, numbers.Integral) or not 0 <= int(label) < len(table):
+            raise ValueError(f"fit: class_weight has the label {label!r}, not a class of this net "
+                             f"(0..{len(table) - 1})")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < math.inf:
+            raise ValueError(f"fit: class_weight[{label!r}] must be a finite number >= 0, got {value!r}")
+        table[int(label)] = float(value)
+    return table[labels]
+
+
 class Trainer:
     """Trains ``net`` on ``loss`` with an optimizer from ``fastgd.optim``.
 
@@ -43,6 +129,8 @@ class Trainer:
         optimizer: ``"sgd"``, ``"adam"``, ``"adamw"``, a ``fastgd.optim`` class or an instance
             built over ``net.parameters()``.
         clip_norm: if given, clip the global gradient norm to it before every update.
+        l2: weight penalty: the loss gains ``½·l2·Σ‖W‖²`` over the weight matrices
+            (``net.regularized_parameters()``: not biases), the gradients ``l2·W``.
         fused: run each step as one C++ call when the net has only built-in layers, the loss is
             built in and the optimizer is SGD/Adam/AdamW with one parameter group (the default);
             False forces the layer-by-layer path. Both give the same results to float tolerance.
@@ -65,7 +153,7 @@ class Trainer:
     _grad_slots = 0
 
     def __init__(self, net: Net, loss: str | Loss = "mse", optimizer: Any = "sgd",
-                 clip_norm: float | None = None, fused: bool = True,
+                 clip_norm: float | None = None, fused: bool = True, *, l2: float = 0.0,
                  **optimizer_hyper: Any) -> None:
         if not isinstance(net, Net):
             raise TypeError(f"Trainer: net must be a fastgd.Net, got {type(net).__name__}")
@@ -83,12 +171,20 @@ class Trainer:
             raise ValueError("Trainer: the optimizer does not update this net's parameters; "
                              "build it over net.parameters()")
         self.clip_norm = None if clip_norm is None else float(clip_norm)
-        self.stop_training = False
+        # LBFGS evaluates the loss several times per step, through a closure
+        self._closure = isinstance(self.optimizer, optim.LBFGS)
+        if self._closure and clip_norm is not None:
+            raise ValueError("Trainer: clip_norm does not apply to LBFGS (it takes whole steps along "
+                             "its search direction); leave clip_norm=None")
+        if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0 <= float(l2) < math.inf:
+            raise ValueError(f"Trainer: l2 must be a finite number >= 0, got {l2!r}")
+        self.l2: float = float(l2)
+        self.stop_training: bool = False
         self._last_output: np.ndarray | None = None
         self.fit_params: dict[str, Any] = {}
         # The fused C++ step (None: not built yet; False: this combination has none).
         self._fused: Any = None
-        self.fused = fused
+        self.fused: bool = fused
 
     @property
     def last_output(self) -> np.ndarray | None:
@@ -99,6 +195,8 @@ class Trainer:
 
     def _fused_step(self) -> Any:
         """The ``FusedStep`` for this net/loss/optimizer, built on first use (False if none)."""
+        if self._fused is None and self.l2:  # TODO(engine merge): the fused L2 penalty
+            self._fused = False
         if self._fused is None:
             from .fused import FusedStep, NotFusable
 
@@ -126,20 +224,56 @@ class Trainer:
         groups = getattr(self.optimizer, "param_groups", None)
         return groups[0].get("lr") if groups else None
 
-    def step(self, X: np.ndarray, y: np.ndarray) -> float:
-        """One training step on the batch ``(X, y)``; returns the batch's mean loss (before
-        the update).
+    def step(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """One training step on the batch ``(X, y)``, in train mode; returns the batch's mean
+        loss (before the update).
 
         ``X`` is (n, in_features) of the net's dtype; ``y`` targets as the loss expects (see
-        ``fastgd.losses``). Gradients are zeroed first, so they hold this batch's gradient after.
+        ``fastgd.losses``); ``sample_weight`` (n,) non-negative weights make the batch loss
+        ``Σ wᵢ ℓᵢ / Σ wᵢ`` (a batch whose weights sum to 0 contributes nothing: no update, loss
+        0). Gradients are zeroed first, so they hold this batch's gradient after.
 
         Example:
             >>> trainer.step(X[:32], y[:32])
             2.31
         """
+        net = self.net
+        if not net.training:  # the step trains in train mode and leaves the mode as it was
+            net.train()
+            try:
+                return self.step(X, y, sample_weight)
+            finally:
+                net.eval()
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, len(X), net.dtype)
+            if not sample_weight.sum() > 0:
+                self._last_output = None
+                return 0.0
+        if self._closure:
+            return self._closure_step(X, y, sample_weight)
         if self.fused and self._fused_step():
             self._last_output = None
-            return self._fused.step(X, y)  # validates X and y in C++ before computing
+            if sample_weight is None:
+                return self._fused.step(X, y)  # validates X and y in C++ before computing
+            return self._fused.step(X, y, sample_weight)
+        value = self._backprop(X, y, sample_weight)
+        if self.clip_norm is not None:
+            optim.clip_grad_norm(net.parameters(), self.clip_norm)
+        self.optimizer.step()
+        return value
+
+    def _closure_step(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
+        """A step of an optimizer that re-evaluates the loss (``LBFGS``): each evaluation of
+        the closure is one forward + loss + backward on the batch; returns the first loss."""
+
+        def closure() -> float:
+            return self._backprop(X, y, w)
+
+        lbfgs: optim.LBFGS = self.optimizer  # type: ignore[assignment]
+        return float(lbfgs.step(closure))
+
+    def _backprop(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Forward, loss and backward layer by layer (gradients overwritten), no update."""
         net = self.net
         X = net.check_input(X)
         if len(X) == 0:
@@ -147,133 +281,238 @@ class Trainer:
         y = self.loss.check_targets(y, (len(X), net.output_features(X.shape[1])), net.dtype)
         net.zero_grad()
         out = net.forward(X)
-        value, dout = self.loss(out, y)
+        if sample_weight is None:
+            value, dout = self.loss(out, y)
+        else:
+            value, dout = self.loss(out, y, sample_weight=sample_weight)
         net.backward(dout, need_dx=False)
-        if self.clip_norm is not None:
-            optim.clip_grad_norm(net.parameters(), self.clip_norm)
-        self.optimizer.step()
+        if self.l2:  # + ½·λ·Σ‖W‖² over the weight matrices: dW += λ·W
+            for p in net.regularized_parameters():
+                w = p.data.ravel().astype(np.float64)
+                value += 0.5 * self.l2 * float(w @ w)
+                p.grad += p.grad.dtype.type(self.l2) * p.data
         self._last_output = out
         return value
 
     def fit(self, X: np.ndarray, y: np.ndarray, *, epochs: int = 10,
             batch_size: int | None = 32, shuffle: bool = True, seed: int | None = 0,
             validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+            validation_split: float | None = None, sample_weight: np.ndarray | None = None,
+            class_weight: dict[Any, float] | str | None = None,
             progress: bool | None = None, callbacks: Sequence[Callback] | None = None,
             verbose: bool = False, divergence_factor: float | None = 1e6) -> History:
         """The epoch loop behind ``Net.fit`` (see there for the arguments); returns a ``History``.
 
+        The only loop over epochs and batches in fastgd: data-parallel training
+        (``fastgd.distributed``) and the scikit-learn estimators run through it, replacing the
+        small named pieces below (``_fit_args``, ``_fit_plan``, ``_batch_bounds``,
+        ``_train_batch``, ``_reduce``, ``_hook``).
+
         Every epoch visits the samples in a fresh permutation from
         ``np.random.default_rng(seed)`` (or in order without ``shuffle``) in batches of
-        ``batch_size`` (the last one may be smaller). The epoch ``loss`` is the sample-weighted
-        mean of the batch losses, ``accuracy`` the fraction of correct predictions made during
-        the epoch (each batch before its update).
+        ``batch_size`` (the last one may be smaller). The epoch ``loss`` is the mean of the batch
+        losses weighted by their rows (by their summed weights with ``sample_weight`` or
+        ``class_weight``), ``accuracy`` the fraction of correct predictions made during the
+        epoch (each batch before its update). Training runs in train mode, validation in eval
+        mode; the net's mode is restored at the end.
         """
         net, loss = self.net, self.loss
-        X, y, epochs, batch_size, val, callbacks = self._check_fit_args(
-            X, y, epochs, batch_size, divergence_factor, validation_data, callbacks)
-        n = len(X)
+        run = self._fit_args(X, y, epochs, batch_size, shuffle, seed, divergence_factor,
+                             validation_data, validation_split, sample_weight, class_weight, callbacks)
+        plan = self._fit_plan(run)
+        X, y, w, epochs = run.X, run.y, run.w, run.epochs
+        take = net.rows if is_lazy(X) else None  # a memory-mapped X is read batch by batch
         history = History()
-        bar = self._progress_bar(progress, verbose)
-        everyone: list[Callback] = [history, *callbacks] + ([bar] if bar else [])
-        steps = -(-n // batch_size)
-        self.fit_params = {"epochs": int(epochs), "batch_size": batch_size, "steps": steps,
-                           "samples": n, "shuffle": bool(shuffle), "seed": seed,
+        bar = self._progress_bar(progress, verbose) if self._is_root else None
+        mine = [cb for cb in run.callbacks if self._is_root or not cb.rank_zero_only]
+        everyone: list[Callback] = [history, *mine] + ([bar] if bar else [])
+        per_batch = [cb for cb in everyone if _overrides_batch_hooks(cb)]
+        self.fit_params = {"epochs": epochs, "batch_size": run.batch_size, "steps": plan.steps,
+                           "samples": plan.total, "shuffle": run.shuffle, "seed": plan.seed,
                            "loss": loss.name or type(loss).__name__,
                            "optimizer": type(self.optimizer).__name__, "lr": self.lr,
-                           "clip_norm": self.clip_norm}
+                           "clip_norm": self.clip_norm, **plan.params}
         history.params = dict(self.fit_params)
         self.stop_training = False
         net.loss = loss
-        rng = np.random.default_rng(seed)
+        was_training = net.training
+        net.train()
         first_loss: float | None = None
-        for cb in everyone:
-            cb.set_trainer(self)
         try:
-            for cb in everyone:
-                cb.on_train_begin({})
-            for epoch in range(int(epochs)):
-                for cb in everyone:
-                    cb.on_epoch_begin(epoch, {})
-                order = rng.permutation(n) if shuffle else None
-                total, correct, count = 0.0, 0, 0
-                for b, start in enumerate(range(0, n, batch_size)):
-                    if order is None:
-                        Xb, yb = X[start:start + batch_size], y[start:start + batch_size]
-                    else:
-                        idx = order[start:start + batch_size]
-                        Xb, yb = X[idx], y[idx]
-                    value = self.step(Xb, yb)
-                    if divergence_factor is not None and (
+            self._hook(everyone, "set_trainer", self)
+            self._hook(everyone, "on_train_begin", {})
+            for epoch in range(epochs):
+                self._hook(everyone, "on_epoch_begin", epoch, {})
+                order = plan.rng.permutation(plan.rows) if run.shuffle else None
+                total = weight = correct = count = 0.0
+                for b in range(plan.steps):
+                    lo, hi, global_rows = self._batch_bounds(plan, b)
+                    idx: Any = slice(lo, hi) if order is None else order[lo:hi]
+                    Xb = X[idx] if take is None else take(X, idx)
+                    yb, wb = y[idx], None if w is None else w[idx]
+                    self._where = f"batch {b + 1}/{plan.steps} of epoch {epoch + 1}/{epochs}"
+                    if per_batch:
+                        self._hook(per_batch, "on_batch_begin", b, {"size": hi - lo})
+                    value, wsum = self._train_batch(Xb, yb, wb, global_rows)
+                    if run.divergence_factor is not None and (
                             not math.isfinite(value)
                             or (first_loss is not None
-                                and value > divergence_factor * max(first_loss, 1.0))):
-                        raise DivergenceError(self._divergence_message(
-                            value, first_loss, epoch, epochs, b, steps, X, y, divergence_factor))
+                                and value > run.divergence_factor * max(first_loss, 1.0))):
+                        raise self._everyone(DivergenceError(self._divergence_message(
+                            value, first_loss, epoch, epochs, b, plan.steps, X, y,
+                            run.divergence_factor)))
                     if first_loss is None:
                         first_loss = value
-                    total += value * len(Xb)
-                    if loss.is_classification:
-                        c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
-                        correct, count = correct + c, count + k
-                logs = {"loss": total / n}
-                if loss.is_classification:
-                    logs["accuracy"] = correct / count
-                if val is not None:
-                    metrics = net.evaluate(val[0], val[1], loss=loss, batch_size=_EVAL_BATCH)
-                    logs.update({f"val_{k}": v for k, v in metrics.items()})
-                for cb in everyone:
-                    cb.on_epoch_end(epoch, logs)
-                if self.stop_training:
+                    total, weight = total + value * wsum, weight + wsum
+                    if loss.is_classification and hi > lo:
+                        with self._guard("while counting correct predictions"):
+                            c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
+                            correct, count = correct + c, count + k
+                    if per_batch:
+                        self._hook(per_batch, "on_batch_end", b, {"loss": value, "size": hi - lo})
+                self._where = f"the end of epoch {epoch + 1}/{epochs}"
+                logs = self._epoch_logs(plan, total, weight, correct, count)
+                if self._hook(everyone, "on_epoch_end", epoch, logs):
                     break
-            for cb in everyone:
-                cb.on_train_end({})
+            self._where = ""
+            self._hook(everyone, "on_train_end", {})
         finally:
+            net.train(was_training)
             if bar is not None:
                 bar.close()
         return history
 
-    def _check_fit_args(self, X: np.ndarray, y: np.ndarray, epochs: int, batch_size: int | None,
-                        divergence_factor: float | None,
-                        validation_data: tuple[np.ndarray, np.ndarray] | None,
-                        callbacks: Sequence[Callback] | None
-                        ) -> tuple[np.ndarray, np.ndarray, int, int, tuple[np.ndarray, np.ndarray] | None,
-                                   list[Callback]]:
-        """Validate ``fit``'s arguments; return ``(X, y, epochs, batch_size, val, callbacks)``."""
+    # ------------------------------------------------------------------ the pieces of fit
+    # Single-process versions; fastgd.distributed.DistributedTrainer replaces them.
+
+    _is_root = True  # runs rank_zero_only callbacks and the progress bar
+    _where = ""      # where fit is (for error messages)
+
+    def _fit_args(self, *args: Any) -> _FitArgs:
+        """``fit``'s arguments, checked and converted (see ``_check_fit_args``)."""
+        return self._check_fit_args(*args)
+
+    def _fit_plan(self, run: _FitArgs) -> _Plan:
+        """How the epochs visit the data: here every row of ``X`` in batches of ``batch_size``."""
+        n = len(run.X)
+        return _Plan(rows=n, total=n, steps=-(-n // run.batch_size), batch_size=run.batch_size,
+                     rng=np.random.default_rng(run.seed), seed=run.seed, val=run.val)
+
+    def _batch_bounds(self, plan: _Plan, b: int) -> tuple[int, int, int | None]:
+        """Rows ``[lo, hi)`` (of the epoch's order) of batch ``b``, and the global batch size
+        (None when only this process knows it)."""
+        lo = b * plan.batch_size
+        hi = min(lo + plan.batch_size, plan.rows)
+        return lo, hi, hi - lo
+
+    def _train_batch(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+                     global_rows: int | None) -> tuple[float, float]:
+        """One step on a batch: ``(its mean loss, its weight in the epoch's mean)``."""
+        value = self.step(X, y, w)
+        return value, float(len(X) if w is None else w.sum())
+
+    def _reduce(self, what: str, *values: float) -> tuple[float, ...]:
+        """Sum ``values`` over the processes taking part (here: one)."""
+        return values
+
+    def _hook(self, callbacks: list[Callback], hook: str, *args: Any) -> bool:
+        """Run ``hook`` of every callback; returns whether training should stop."""
+        for cb in callbacks:
+            getattr(cb, hook)(*args)
+        return self.stop_training
+
+    def _guard(self, what: str) -> AbstractContextManager[None]:
+        """Where an exception is caught to be raised later on every process (here: nowhere)."""
+        return nullcontext()
+
+    def _everyone(self, exc: BaseException) -> BaseException:
+        """``exc``, raised on every process at once (here: the only one)."""
+        return exc
+
+    def _epoch_logs(self, plan: _Plan, total: float, weight: float, correct: float,
+                    count: float) -> dict[str, float]:
+        """The epoch's metrics: training sums reduced, validation evaluated in eval mode."""
         net, loss = self.net, self.loss
-        X = net.check_input(X)
+        vsum = vweight = vcorrect = vcount = 0.0
+        if plan.val is not None:
+            with self._guard("while evaluating its part of validation_data"), _mode(net, False):
+                vsum, vweight, vcorrect, vcount = metric_sums(net, loss, *plan.val, _EVAL_BATCH)
+        correct, count, vsum, vweight, vcorrect, vcount = self._reduce(
+            "the reduction of the epoch's metrics", correct, count, vsum, vweight, vcorrect, vcount)
+        logs = {"loss": total / weight if weight else 0.0}
+        if loss.is_classification:
+            logs["accuracy"] = correct / count if count else math.nan
+        if plan.val is not None:
+            logs["val_loss"] = vsum / vweight if vweight else math.nan
+            if loss.is_classification:
+                logs["val_accuracy"] = vcorrect / vcount if vcount else math.nan
+        return logs
+
+    def _check_fit_args(self, X: Any, y: Any, epochs: Any, batch_size: Any, shuffle: Any, seed: Any,
+                        divergence_factor: Any, validation_data: Any, validation_split: Any,
+                        sample_weight: Any, class_weight: Any, callbacks: Any) -> _FitArgs:
+        """Validate ``fit``'s arguments; split off ``validation_split``; combine the weights."""
+        net, loss = self.net, self.loss
+        X = net.as_input(X)
         n = len(X)
         if n == 0:
             raise ValueError("fit: X has no samples")
-        y = loss.check_targets(y, (n, net.output_features(X.shape[1])), net.dtype)
-        _check_finite(X, "X")
+        y = net.as_targets(loss, y, X)
+        for i in range(0, n, _EVAL_BATCH if is_lazy(X) else max(n, 1)):
+            _check_finite(net.rows(X, slice(i, i + _EVAL_BATCH)) if is_lazy(X) else X, "X", i)
         if y.dtype.kind == "f":
             _check_finite(y, "y")
-        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or int(epochs) < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+        if divergence_factor is not None and not (isinstance(divergence_factor, numbers.Real)
+                                                  and float(divergence_factor) > 1):
+            raise ValueError(f"fit: divergence_factor must be a number > 1 or None, got "
+                             f"{divergence_factor!r}")
+        w = None if sample_weight is None else check_sample_weight(sample_weight, n, net.dtype)
+        if class_weight is not None:
+            cw = class_weights(loss, y, class_weight, net.output_features(X.shape[1]))
+            w = cw.astype(net.dtype) if w is None else w * cw.astype(net.dtype)
+        val = None
+        if validation_split is not None:
+            if validation_data is not None:
+                raise ValueError("fit: pass validation_data or validation_split, not both")
+            if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
+                    or not 0 <= float(validation_split) < 1):
+                raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
+                                 f"{validation_split!r}")
+            # Keras: the last fraction of the samples, taken before any shuffling.
+            cut = n - int(n * float(validation_split))
+            if float(validation_split) > 0 and (cut == n or cut == 0):
+                raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
+                                 f"{'no validation' if cut == n else 'no training'} samples")
+            if cut < n:
+                val = (X[cut:], y[cut:], None if w is None else w[cut:])
+                X, y, w = X[:cut], y[:cut], None if w is None else w[:cut]
+                n = cut
         if batch_size is None:
             batch_size = n
         elif (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
               or batch_size < 1):
             raise ValueError(f"fit: batch_size must be a positive int or None, got {batch_size!r}")
-        if divergence_factor is not None and not (isinstance(divergence_factor, numbers.Real)
-                                                  and divergence_factor > 1):
-            raise ValueError(f"fit: divergence_factor must be a number > 1 or None, got "
-                             f"{divergence_factor!r}")
-        val = None
         if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (X_val, y_val)")
-            Xv = net.check_input(validation_data[0], "validation_data[0]")
-            yv = loss.check_targets(validation_data[1],
-                                    (len(Xv), net.output_features(Xv.shape[1])), net.dtype,
-                                    name="validation_data[1]")
-            val = (Xv, yv)
+            if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: validation_data must be a tuple (X_val, y_val) or "
+                                 "(X_val, y_val, sample_weight_val)")
+            Xv = net.as_input(validation_data[0], "validation_data[0]")
+            yv = net.as_targets(loss, validation_data[1], Xv, name="validation_data[1]")
+            wv = None
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                wv = check_sample_weight(validation_data[2], len(Xv), net.dtype,
+                                         "validation_data[2]")
+            val = (Xv, yv, wv)
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"fit: callbacks must be fastgd.callbacks.Callback instances, "
                                 f"got {cb!r}")
-        return X, y, int(epochs), int(batch_size), val, callbacks
+        return _FitArgs(X, y, w, int(epochs), int(batch_size), bool(shuffle), seed,
+                        None if divergence_factor is None else float(divergence_factor),
+                        val, callbacks)
 
     @staticmethod
     def _progress_bar(progress: bool | None, verbose: bool) -> ProgressBar | None:
@@ -297,6 +536,8 @@ class Trainer:
             "lower the learning rate" + (f" (currently lr={lr:g}; try lr={lr / 10:g})"
                                          if isinstance(lr, numbers.Real) else ""),
         ]
+        if is_lazy(X):  # a memory-mapped X: judge the scale on its first rows
+            X = self.net.rows(X, slice(0, _EVAL_BATCH))
         x_max = float(np.max(np.abs(X)))
         x_std = X.std(axis=0)
         scale_note = f"the features reach |X| = {x_max:.3g}"
@@ -322,8 +563,25 @@ class Trainer:
                 f"clip_norm={self.clip_norm})")
 
 
-def _check_finite(a: np.ndarray, name: str) -> None:
+def _check_finite(a: np.ndarray, name: str, row0: int = 0) -> None:
     if not np.isfinite(a).all():
         bad = np.argwhere(~np.isfinite(a))[0]
+        bad[0] += row0
         raise ValueError(f"fit: {name} contains NaN or inf (first at index {tuple(bad.tolist())}); "
                          "remove or impute those values before training")
+
+
+def fit_net(net: Net, X: Any, y: Any, *, loss: str | Loss, optimizer: Any, clip_norm: float | None,
+            l2: float, distributed: bool, optimizer_hyper: dict[str, Any], **fit_args: Any) -> History:
+    """``Net.fit``: a ``Trainer`` (a ``DistributedTrainer`` with ``distributed=True``) and its
+    ``fit``."""
+    trainer: Trainer
+    if distributed:
+        from .distributed import DistributedTrainer
+
+        trainer = DistributedTrainer(net, loss=loss, optimizer=optimizer, clip_norm=clip_norm, l2=l2,
+                                     **optimizer_hyper)
+    else:
+        trainer = Trainer(net, loss=loss, optimizer=optimizer, clip_norm=clip_norm, l2=l2,
+                          **optimizer_hyper)
+    return trainer.fit(X, y, **fit_args)

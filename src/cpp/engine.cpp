@@ -1,41 +1,14 @@
 #include "engine.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
-#include "activations.hpp"
-#include "dense.hpp"
-#include "losses.hpp"
-#include "simd.hpp"
 #include "vecmath.hpp"
 
 namespace fastgd {
 
 namespace {
-
-// dZ = act'(·) · dA for activation op k, from its input Zin and output A (in place allowed on dA).
-template <typename T>
-void activation_backward(const OpSpec& op, const T* Zin, const T* A, const T* dA, T* dZ, int64_t len) {
-  switch (op.kind) {
-    case OpKind::ReLU: relu_backward<T>(Zin, dA, dZ, len); break;
-    case OpKind::LeakyReLU: leaky_relu_backward<T>(Zin, dA, dZ, len, T(op.slope)); break;
-    case OpKind::Sigmoid: sigmoid_backward<T>(A, dA, dZ, len); break;
-    case OpKind::Tanh: tanh_backward<T>(A, dA, dZ, len); break;
-    default:
-      if (dZ != dA) std::copy(dA, dA + len, dZ);
-  }
-}
-
-template <typename T>
-void activation_forward(const OpSpec& op, const T* Z, T* A, int64_t len) {
-  switch (op.kind) {
-    case OpKind::ReLU: relu<T>(Z, A, len); break;
-    case OpKind::LeakyReLU: leaky_relu<T>(Z, A, len, T(op.slope)); break;
-    case OpKind::Sigmoid: sigmoid<T>(Z, A, len); break;
-    case OpKind::Tanh: tanh<T>(Z, A, len); break;
-    default: std::copy(Z, Z + len, A);
-  }
-}
 
 template <typename T>
 double sum_squares(const T* g, int64_t n) {
@@ -45,45 +18,84 @@ double sum_squares(const T* g, int64_t n) {
 }  // namespace
 
 template <typename T>
-Engine<T>::Engine(std::vector<OpSpec> ops, LossKind loss, int64_t in_features)
-    : ops_(std::move(ops)), loss_(loss), in_(in_features) {
-  if (ops_.empty()) throw std::invalid_argument("the net has no layers");
+Engine<T>::Engine(const std::vector<UnitArgs>& ops, const UnitArgs& loss, int64_t in_features)
+    : loss_(make_loss<T>(loss)), in_(in_features) {
+  if (ops.empty()) throw std::invalid_argument("the net has no layers");
   int64_t w = in_;
   max_width_ = w;
-  for (auto& op : ops_) {
-    if (op.kind == OpKind::Linear) {
-      if (op.in != w)
-        throw std::invalid_argument("a Linear layer expects " + std::to_string(op.in) +
-                                    " inputs but the previous layer gives " + std::to_string(w));
-      w = op.out;
-    } else {
-      op.in = op.out = w;
-    }
+  for (const UnitArgs& a : ops) {
+    auto op = make_op<T>(a);
+    op->in_width = w;
+    w = op->out_width = op->configure(w);
     width_.push_back(w);
     max_width_ = std::max(max_width_, w);
+    for (const ParamRange& r : op->parameters())
+      if (r.decay) decay_.push_back(r);
+    unbound_.emplace_back(op->buffers().size(), char(1));
+    ops_.push_back(std::move(op));
   }
   outs_.resize(ops_.size());
+  states_.resize(ops_.size());
+  fast_mse_ = ops_.size() == 1 && loss_->is_mse() && ops_[0]->fuses_mse();
 }
 
 template <typename T>
 void Engine<T>::bind(T* params, T* grads, int64_t size) {
+  for (const auto& op : ops_)
+    for (const ParamRange& r : op->parameters())
+      if (r.offset < 0 || r.size < 0 || r.offset + r.size > size)
+        throw std::invalid_argument("a layer's parameters [" + std::to_string(r.offset) + ", " +
+                                    std::to_string(r.offset + r.size) + ") lie outside params of size " +
+                                    std::to_string(size));
   params_ = params, grads_ = grads, size_ = size;
 }
 
 template <typename T>
-void Engine<T>::set_sgd(const SgdHyper& h, T* buf, int64_t* counter) {
-  opt_ = OptKind::SGD, sgd_ = h, buf_ = buf, counter_ = counter;
+void Engine<T>::bind_buffer(size_t k, const std::string& name, void* data) {
+  const auto specs = ops_.at(k)->buffers();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].name != name) continue;
+    ops_[k]->bind_buffer(name, data);
+    unbound_[k][i] = 0;
+    return;
+  }
+  throw std::invalid_argument("op " + std::to_string(k) + " has no buffer '" + name + "'");
 }
 
 template <typename T>
-void Engine<T>::set_adam(const AdamHyper& h, T* m, T* v, T* vmax, int64_t* counter) {
-  opt_ = OptKind::Adam, adam_ = h, m_ = m, v_ = v, vmax_ = vmax, counter_ = counter;
+void Engine<T>::set_update(int64_t offset, int64_t size, std::unique_ptr<Update<T>> unit) {
+  if (offset == 0 && size == size_) {
+    groups_.clear();
+  } else {
+    if (offset < 0 || size < 0 || offset + size > size_)
+      throw std::invalid_argument("the group [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
+                                  ") lies outside params of size " + std::to_string(size_));
+    for (const Group& g : groups_)
+      if (offset < g.offset + g.size && g.offset < offset + size)
+        throw std::invalid_argument("the group [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
+                                    ") overlaps the group [" + std::to_string(g.offset) + ", " +
+                                    std::to_string(g.offset + g.size) + ")");
+  }
+  groups_.push_back({offset, size, std::move(unit)});
+}
+
+template <typename T>
+void Engine<T>::set_lr(double lr) {
+  for (Group& g : groups_) g.unit->set_lr(lr);
+}
+
+template <typename T>
+void Engine<T>::set_lr(size_t group, double lr) {
+  groups_.at(group).unit->set_lr(lr);
 }
 
 template <typename T>
 void Engine<T>::reserve(int64_t n) {
   if (n <= capacity_) return;
-  for (size_t k = 0; k < ops_.size(); ++k) outs_[k].assign(size_t(n * width_[k]), T(0));
+  for (size_t k = 0; k < ops_.size(); ++k) {
+    outs_[k].assign(size_t(n * width_[k]), T(0));
+    states_[k].assign(size_t(n * ops_[k]->state_per_row()), T(0));
+  }
   g0_.assign(size_t(n * max_width_), T(0));
   g1_.assign(size_t(n * max_width_), T(0));
   capacity_ = n;
@@ -91,19 +103,26 @@ void Engine<T>::reserve(int64_t n) {
 }
 
 template <typename T>
-const T* Engine<T>::run_forward(const T* X, int64_t n) {
+void Engine<T>::require_ready() const {
+  if (!params_) throw std::logic_error("engine has no parameter buffers bound");
+  for (size_t k = 0; k < ops_.size(); ++k)
+    for (size_t i = 0; i < unbound_[k].size(); ++i)
+      if (unbound_[k][i])
+        throw std::logic_error("op " + std::to_string(k) + "'s buffer '" + ops_[k]->buffers()[i].name +
+                               "' is not bound (bind_buffers)");
+}
+
+template <typename T>
+const T* Engine<T>::run_forward(const T* X, int64_t n, bool training) {
   reserve(n);
   last_rows_ = n;
+  OpCtx<T> ctx;
+  ctx.params = params_, ctx.grads = grads_, ctx.training = training, ctx.seed = seed_, ctx.step = rng_step_;
   const T* cur = X;
   for (size_t k = 0; k < ops_.size(); ++k) {
-    const OpSpec& op = ops_[k];
     T* out = outs_[k].data();
-    if (op.kind == OpKind::Linear) {
-      const T* b = op.b_off >= 0 ? params_ + op.b_off : nullptr;
-      linear_forward<T>({cur, false}, {params_ + op.w_off, false}, b, out, n, op.in, op.out);
-    } else {
-      activation_forward(op, cur, out, n * op.out);
-    }
+    ctx.state = states_[k].data();
+    ops_[k]->forward(cur, out, n, ctx);
     cur = out;
   }
   return cur;
@@ -112,35 +131,34 @@ const T* Engine<T>::run_forward(const T* X, int64_t n) {
 template <typename T>
 double Engine<T>::run_backward(const T* X, int64_t n, const Targets<T>& y) {
   const size_t last = ops_.size() - 1;
-  const int64_t c = width_[last];
-  const T* logits = outs_[last].data();
   T* d = g0_.data();
-  double loss = 0;
-  switch (loss_) {
-    case LossKind::MSE: loss = mse<T>(logits, y.values, d, n * c); break;
-    case LossKind::BCEWithLogits: loss = bce_with_logits<T>(logits, y.values, d, n * c); break;
-    case LossKind::CrossEntropy:
-      loss = y.labels ? softmax_cross_entropy<T>(logits, y.labels, d, n, c)
-                      : softmax_cross_entropy_probs<T>(logits, y.values, d, n, c);
-      break;
-  }
+  const double loss = loss_->loss(outs_[last].data(), y, d, n, width_[last]);
+  OpCtx<T> ctx;
+  ctx.params = params_, ctx.grads = grads_, ctx.training = true, ctx.seed = seed_, ctx.step = rng_step_;
   T* other = g1_.data();
   for (size_t k = ops_.size(); k-- > 0;) {
-    const OpSpec& op = ops_[k];
-    const T* in = k ? outs_[k - 1].data() : X;
-    if (op.kind == OpKind::Linear) {
-      T* dX = k ? other : nullptr;  // the first layer's dX is never needed
-      T* db = op.b_off >= 0 ? grads_ + op.b_off : nullptr;
-      linear_backward<T>({in, false}, {params_ + op.w_off, false}, d, dX, grads_ + op.w_off, db, n,
-                         op.in, op.out);
-      if (!k) break;
-      std::swap(d, other);
-    } else {
-      if (!k) break;  // an activation on the raw input: nothing upstream needs its gradient
-      activation_backward(op, in, outs_[k].data(), d, d, n * op.out);
-    }
+    Op<T>& op = *ops_[k];
+    const bool in_place = op.in_place_backward();
+    T* din = !k ? nullptr : in_place ? d : other;  // the first op's input gradient is never needed
+    ctx.state = states_[k].data();
+    op.backward(k ? outs_[k - 1].data() : X, outs_[k].data(), d, din, n, ctx);
+    if (!in_place) std::swap(d, other);
   }
   return loss;
+}
+
+template <typename T>
+double Engine<T>::add_l2() {
+  if (l2_ == 0) return 0;
+  double ss = 0;
+  const T lam = T(l2_);
+  for (const ParamRange& r : decay_) {
+    const T* w = params_ + r.offset;
+    T* g = grads_ + r.offset;
+    ss += sum_squares(w, r.size);
+    for (int64_t i = 0; i < r.size; ++i) g[i] += lam * w[i];  // ∂(½λ‖W‖²) = λW
+  }
+  return 0.5 * l2_ * ss;
 }
 
 template <typename T>
@@ -153,22 +171,7 @@ void Engine<T>::update() {
       for (int64_t i = 0; i < size_; ++i) grads_[i] *= s;
     }
   }
-  switch (opt_) {
-    case OptKind::SGD: {
-      SgdHyper h = sgd_;
-      h.init_buffer = *counter_ == 0;
-      sgd_step<T>(params_, grads_, h.momentum != 0 ? buf_ : nullptr, size_, h);
-      ++*counter_;
-      break;
-    }
-    case OptKind::Adam: {
-      AdamHyper h = adam_;
-      h.step = ++*counter_;
-      adam_step<T>(params_, grads_, m_, v_, vmax_, size_, h);
-      break;
-    }
-    case OptKind::None: break;
-  }
+  for (Group& g : groups_) g.unit->apply(params_ + g.offset, grads_ + g.offset, g.size);
 }
 
 template <typename T>
@@ -180,21 +183,25 @@ double Engine<T>::step(const T* X, int64_t n, const Targets<T>& y) {
 
 template <typename T>
 double Engine<T>::loss_and_grad(const T* X, int64_t n, const Targets<T>& y) {
-  if (!params_) throw std::logic_error("engine has no parameter buffers bound");
-  if (ops_.size() == 1 && ops_[0].out == 1 && loss_ == LossKind::MSE && ops_[0].kind == OpKind::Linear) {
-    // Linear regression: loss and gradient in one pass over X (a GEMM with N = 1 reads it twice).
-    const OpSpec& op = ops_[0];
+  require_ready();
+  double loss;
+  if (fast_mse_ && !y.weights) {
+    OpCtx<T> ctx;
+    ctx.params = params_, ctx.grads = grads_, ctx.seed = seed_, ctx.step = rng_step_;
     last_rows_ = 0;  // no output kept
-    return linreg_mse<T>(params_ + op.w_off, op.b_off >= 0 ? params_ + op.b_off : nullptr, X, y.values,
-                         grads_ + op.w_off, op.b_off >= 0 ? grads_ + op.b_off : nullptr, n, op.in);
+    loss = ops_[0]->fused_mse(X, y.values, n, ctx);
+  } else {
+    run_forward(X, n, true);
+    loss = run_backward(X, n, y);
   }
-  run_forward(X, n);
-  return run_backward(X, n, y);
+  ++rng_step_;
+  return loss + add_l2();
 }
 
 template <typename T>
-void Engine<T>::forward(const T* X, int64_t n, T* out) {
-  const T* res = run_forward(X, n);
+void Engine<T>::forward(const T* X, int64_t n, T* out, bool training) {
+  require_ready();
+  const T* res = run_forward(X, n, training);
   std::copy(res, res + n * width_.back(), out);
 }
 

@@ -1,54 +1,54 @@
-// The fused training step: forward through a plan of built-in layers, loss, backward, and the
-// optimizer update over one flat parameter buffer, with a workspace reused across steps.
+// The fused training step: forward through a plan of op units, a loss unit, backward, an L2
+// penalty, and the optimizer update units over one flat parameter buffer, with a workspace
+// reused across steps. The units are in engine_units.hpp; this file only sequences them.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
-#include "optim.hpp"
+#include "engine_units.hpp"
 
 namespace fastgd {
-
-enum class OpKind : int { Linear = 0, ReLU, LeakyReLU, Sigmoid, Tanh, Identity };
-enum class LossKind : int { MSE = 0, CrossEntropy, BCEWithLogits };
-enum class OptKind : int { None = 0, SGD, Adam };
-
-struct OpSpec {
-  OpKind kind;
-  int64_t in = 0, out = 0;         // Linear: (in, out); an activation: its width (set by the plan)
-  int64_t w_off = -1, b_off = -1;  // offsets into the flat parameter buffer; b_off −1: no bias
-  double slope = 0.01;             // LeakyReLU
-};
-
-// Targets of one step: class labels (CrossEntropy) or values/probabilities of the output's size.
-template <typename T>
-struct Targets {
-  const int64_t* labels = nullptr;  // (n,) already range-checked
-  const T* values = nullptr;        // (n, width of the output)
-};
 
 template <typename T>
 class Engine {
  public:
-  Engine(std::vector<OpSpec> ops, LossKind loss, int64_t in_features);
+  // ops: the plan and loss: the loss, each by registry name and arguments.
+  Engine(const std::vector<UnitArgs>& ops, const UnitArgs& loss, int64_t in_features);
 
   // External buffers (owned by NumPy arrays the binding keeps alive): parameters and gradients.
+  // Throws std::invalid_argument when an op's parameters lie outside [0, size).
   void bind(T* params, T* grads, int64_t size);
-  // counter: number of updates done so far (torch's state "step"), incremented by each step.
-  void set_sgd(const SgdHyper& h, T* momentum_buffer, int64_t* counter);
-  void set_adam(const AdamHyper& h, T* m, T* v, T* vmax, int64_t* counter);
-  void set_lr(double lr) { sgd_.lr = adam_.lr = lr; }
-  void set_clip_norm(double c) { clip_norm_ = c; }
+  // Op k's persistent buffers (op(k).buffers()), bound by name; all must be bound before a run.
+  void bind_buffer(size_t k, const std::string& name, void* data);
+  const Op<T>& op(size_t k) const { return *ops_.at(k); }
+  size_t num_ops() const { return ops_.size(); }
 
-  // One forward + loss + backward (gradients overwritten) + update. Returns the mean loss.
+  // The optimizer: update units over ranges of the flat buffer (parameter groups). set_update
+  // with the whole buffer replaces all groups; with a range, adds a group (ranges may not overlap).
+  void set_update(int64_t offset, int64_t size, std::unique_ptr<Update<T>> unit);
+  void clear_updates() { groups_.clear(); }
+  void set_lr(double lr);             // every group
+  void set_lr(size_t group, double lr);
+  size_t num_groups() const { return groups_.size(); }
+  void set_clip_norm(double c) { clip_norm_ = c; }
+  // L2 penalty ½·λ·Σ‖W‖² over the ops' decayed ranges (Linear weights), added to loss and grads.
+  void set_l2(double lam) { l2_ = lam; }
+  // The random stream the ops read (OpCtx::seed/step); the step counter restarts at `step`.
+  void set_seed(uint64_t seed, int64_t step = 0) { seed_ = seed, rng_step_ = step; }
+  int64_t rng_step() const { return rng_step_; }
+
+  // One forward + loss + backward (gradients overwritten) + update. Returns the batch loss.
   double step(const T* X, int64_t n, const Targets<T>& y);
-  // Forward only, into out (n × output width).
-  void forward(const T* X, int64_t n, T* out);
-  // Forward + loss + backward, no update (gradients overwritten). Returns the mean loss.
+  // Forward only, into out (n × output width); eval mode unless training.
+  void forward(const T* X, int64_t n, T* out, bool training = false);
+  // Forward (train mode) + loss + backward, no update (gradients overwritten). Returns the loss.
   double loss_and_grad(const T* X, int64_t n, const Targets<T>& y);
   // The update alone, from whatever the gradient buffer holds: clip by the global norm (when
-  // set), then the optimizer step. step() = loss_and_grad() + update(); data-parallel training
-  // averages the gradients across processes in between.
+  // set), then each group's optimizer step. step() = loss_and_grad() + update(); data-parallel
+  // training averages the gradients across processes in between.
   void update();
 
   // The output of the last forward (last_rows() × out_features()), valid until the next call.
@@ -60,26 +60,33 @@ class Engine {
   double last_grad_norm() const { return grad_norm_; }
 
  private:
-  const T* run_forward(const T* X, int64_t n);
+  struct Group {
+    int64_t offset, size;
+    std::unique_ptr<Update<T>> unit;
+  };
+  const T* run_forward(const T* X, int64_t n, bool training);
   double run_backward(const T* X, int64_t n, const Targets<T>& y);
+  double add_l2();
   void reserve(int64_t n);
+  void require_ready() const;
 
-  std::vector<OpSpec> ops_;
-  std::vector<int64_t> width_;  // width_[k]: width of op k's output; width_[−1] = in_
-  LossKind loss_;
+  std::vector<std::unique_ptr<Op<T>>> ops_;
+  std::unique_ptr<Loss<T>> loss_;
+  std::vector<int64_t> width_;  // width_[k]: width of op k's output
+  std::vector<ParamRange> decay_;  // the ranges the L2 penalty applies to
+  std::vector<std::vector<char>> unbound_;  // per op, per buffer: not bound yet
+  bool fast_mse_ = false;  // the plan is one op that fuses with the MSE loss
   int64_t in_;
   T* params_ = nullptr;
   T* grads_ = nullptr;
   int64_t size_ = 0;
-  OptKind opt_ = OptKind::None;
-  SgdHyper sgd_{};
-  AdamHyper adam_{};
-  T *buf_ = nullptr, *m_ = nullptr, *v_ = nullptr, *vmax_ = nullptr;
-  int64_t* counter_ = nullptr;
-  double clip_norm_ = 0, grad_norm_ = 0;
-  // Workspace: each op's output (capacity rows), two gradient ping-pong buffers.
+  std::vector<Group> groups_;
+  double clip_norm_ = 0, grad_norm_ = 0, l2_ = 0;
+  uint64_t seed_ = 0;
+  int64_t rng_step_ = 0;
+  // Workspace: each op's output and per-step state (capacity rows), two gradient ping-pong buffers.
   int64_t capacity_ = 0, allocations_ = 0, max_width_ = 0, last_rows_ = 0;
-  std::vector<std::vector<T>> outs_;
+  std::vector<std::vector<T>> outs_, states_;
   std::vector<T> g0_, g1_;
 };
 

@@ -16,6 +16,7 @@ from . import schedules
 from .adam import Adam, AdamW
 from .base import Optimizer
 from .clip import clip_grad_norm
+from .lbfgs import LBFGS
 from .registry import OPTIMIZERS, get_optimizer
 from .sgd import SGD
 
@@ -23,6 +24,7 @@ __all__ = [
     "OPTIMIZERS",
     "Adam",
     "AdamW",
+    "LBFGS",
     "Optimizer",
     "SGD",
     "clip_grad_norm",

@@ -6,12 +6,14 @@ from typing import Any
 
 from .adam import Adam, AdamW
 from .base import Optimizer, ParamsT
+from .lbfgs import LBFGS
 from .sgd import SGD
 
 __all__ = ["OPTIMIZERS", "get_optimizer"]
 
 #: Optimizer classes by (lower-case) name.
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+OPTIMIZERS["lbfgs"] = LBFGS
 
 
 def get_optimizer(

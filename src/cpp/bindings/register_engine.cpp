@@ -1,7 +1,9 @@
 #include "pybind.hpp"
 // (pybind.hpp first: it sets the py alias used below)
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
 #include <variant>
 
@@ -24,99 +26,174 @@ class PyEngine {
   }
 
  public:
-  PyEngine(const std::string& dtype, const py::list& ops, const std::string& loss, int64_t in_features) {
+  PyEngine(const std::string& dtype, const py::list& ops, py::handle loss, int64_t in_features) {
     if (dtype == "float32") dt_ = DType::f32;
     else if (dtype == "float64") dt_ = DType::f64;
     else throw py::value_error("Engine: dtype must be 'float32' or 'float64', got '" + dtype + "'");
-    if (loss == "mse") loss_ = LossKind::MSE;
-    else if (loss == "cross_entropy") loss_ = LossKind::CrossEntropy;
-    else if (loss == "bce_with_logits") loss_ = LossKind::BCEWithLogits;
-    else throw py::value_error("Engine: unknown loss '" + loss + "'");
-    std::vector<OpSpec> spec;
+    std::vector<UnitArgs> spec;
+    std::vector<std::pair<size_t, py::dict>> buffers;
     for (py::handle h : ops) {
-      auto t = h.cast<py::tuple>();
-      const auto name = t[0].cast<std::string>();
-      OpSpec op{};
-      if (name == "linear") {
-        op.kind = OpKind::Linear;
-        op.in = t[1].cast<int64_t>(), op.out = t[2].cast<int64_t>();
-        op.w_off = t[3].cast<int64_t>(), op.b_off = t[4].cast<int64_t>();
-      } else if (name == "relu") op.kind = OpKind::ReLU;
-      else if (name == "leaky_relu") op.kind = OpKind::LeakyReLU, op.slope = t[1].cast<double>();
-      else if (name == "sigmoid") op.kind = OpKind::Sigmoid;
-      else if (name == "tanh") op.kind = OpKind::Tanh;
-      else if (name == "identity") op.kind = OpKind::Identity;
-      else throw py::value_error("Engine: unknown layer '" + name + "'");
-      spec.push_back(op);
+      py::dict bufs;
+      spec.push_back(unit_args(h, "op", &bufs));
+      if (py::len(bufs)) buffers.emplace_back(spec.size() - 1, bufs);
     }
+    const UnitArgs loss_args = py::isinstance<py::str>(loss) ? UnitArgs{loss.cast<std::string>(), {}}
+                                                             : unit_args(loss, "loss", nullptr);
+    loss_ = loss_args.name;
     try {
-      if (dt_ == DType::f32) eng_ = std::make_unique<Engine<float>>(spec, loss_, in_features);
-      else eng_ = std::make_unique<Engine<double>>(spec, loss_, in_features);
+      if (dt_ == DType::f32) eng_ = std::make_unique<Engine<float>>(spec, loss_args, in_features);
+      else eng_ = std::make_unique<Engine<double>>(spec, loss_args, in_features);
     } catch (const std::invalid_argument& e) {
       throw py::value_error(std::string("Engine: ") + e.what());
     }
-    spec_ = spec;
+    for (auto& [k, d] : buffers) bind_buffers(int64_t(k), d);
   }
 
   void bind(py::handle params, py::handle grads) {
     const char* fn = "Engine.bind";
-    params_ = flat_buffer(params, fn, "params");
-    grads_ = flat_buffer(grads, fn, "grads");
-    require_shape(fn, "grads", grads_, params_, "params");
-    for (const OpSpec& op : spec_) {
-      if (op.kind != OpKind::Linear) continue;
-      const int64_t end = std::max(op.w_off + op.in * op.out, op.b_off >= 0 ? op.b_off + op.out : 0);
-      if (op.w_off < 0 || end > params_.size())
-        throw py::value_error(std::string(fn) + ": a Linear layer's weights lie outside params of size " +
-                              std::to_string(params_.size()));
-    }
+    py::array p = flat_buffer(params, fn, "params");
+    py::array g = flat_buffer(grads, fn, "grads");
+    require_shape(fn, "grads", g, p, "params");
+    if (bound_ && p.size() != params_.size())
+      throw py::value_error(std::string(fn) + ": params must keep the size " + std::to_string(params_.size()) +
+                            " of the optimizer groups already set, got " + std::to_string(p.size()));
     visit([&](auto& e, auto tag) {
       using T = decltype(tag);
-      e.bind(ptr<T>(params_), ptr<T>(grads_), params_.size());
+      try {
+        e.bind(ptr<T>(p), ptr<T>(g), p.size());
+      } catch (const std::invalid_argument& err) {
+        throw py::value_error(std::string(fn) + ": " + err.what());
+      }
     });
+    params_ = p, grads_ = g;
     bound_ = true;
   }
 
+  // Op k's persistent buffers by name: writable, aligned, C-contiguous arrays of the op's size
+  // (shape (size,), or () for a single value) in the net's dtype (int64 where the op says so),
+  // kept alive here and written in place by the op.
+  void bind_buffers(int64_t k, const py::dict& arrays) {
+    const char* fn = "Engine.bind_buffers";
+    const int64_t n_ops = visit([&](auto& e, auto) { return int64_t(e.num_ops()); });
+    if (k < 0 || k >= n_ops)
+      throw py::value_error(std::string(fn) + ": op_index must be in [0, " + std::to_string(n_ops) + "), got " +
+                            std::to_string(k));
+    const auto specs = visit([&](auto& e, auto) { return e.op(size_t(k)).buffers(); });
+    for (auto item : arrays) {
+      const auto name = py::str(item.first).cast<std::string>();
+      const BufferSpec* spec = nullptr;
+      std::string names;
+      for (const BufferSpec& s : specs) {
+        names += (names.empty() ? "'" : ", '") + s.name + "'";
+        if (s.name == name) spec = &s;
+      }
+      if (!spec)
+        throw py::value_error(std::string(fn) + ": op " + std::to_string(k) + " has no buffer '" + name +
+                              "' (its buffers: " + (names.empty() ? "none" : names) + ")");
+      const std::string arg = "buffer '" + name + "'";
+      if (!py::isinstance<py::array>(item.second))
+        throw py::type_error(std::string(fn) + ": " + arg + " must be a numpy.ndarray, got " + describe(item.second));
+      auto a = py::reinterpret_borrow<py::array>(item.second);
+      const py::dtype want = spec->int64 ? py::dtype::of<int64_t>()
+                                         : (dt_ == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>());
+      if (!a.dtype().equal(want))
+        throw py::type_error(std::string(fn) + ": " + arg + " must be " + py::str(want).cast<std::string>() + ", got " +
+                             describe(a));
+      const bool shape_ok = (a.ndim() == 1 && a.shape(0) == spec->size) || (a.ndim() == 0 && spec->size == 1);
+      if (!shape_ok)
+        throw py::value_error(std::string(fn) + ": " + arg + " must have shape (" + std::to_string(spec->size) + ",)" +
+                              (spec->size == 1 ? " or ()" : "") + ", got " + shape_str(a));
+      if (!(a.flags() & py::array::c_style) || !a.writeable() || !is_aligned(a))
+        throw py::value_error(std::string(fn) + ": " + arg + " must be a writable, aligned, contiguous array, got " +
+                              describe(a));
+      visit([&](auto& e, auto) { e.bind_buffer(size_t(k), name, a.mutable_data()); });
+      buffers_[std::to_string(k) + "/" + name] = a;
+    }
+  }
+
+  // Optimizer update units. Without a range (size -1) one group over the whole buffer replaces
+  // all groups; with (offset, size) a group over that range is added, its state arrays of shape
+  // (size,).
   void set_sgd(double lr, double momentum, double dampening, bool nesterov, double wd, py::handle buf,
-               py::handle counter) {
+               py::handle counter, int64_t offset, int64_t size) {
     const char* fn = "Engine.set_sgd";
     require_bound(fn);
-    buf_ = momentum != 0 ? flat_buffer(buf, fn, "momentum_buffer") : py::array();
-    if (momentum != 0) require_shape(fn, "momentum_buffer", buf_, params_, "params");
-    counter_ = counter_array(counter, fn);
-    visit([&](auto& e, auto tag) {
+    const int64_t sz = group_size(fn, offset, size);
+    std::vector<py::object> keep;
+    py::array b;
+    if (momentum != 0) b = state_buffer(buf, fn, "momentum_buffer", sz, keep);
+    auto c = counter_array(counter, fn);
+    keep.push_back(c);
+    add_group(fn, offset, sz, std::move(keep), [&](auto tag) {
       using T = decltype(tag);
-      e.set_sgd({lr, momentum, dampening, wd, nesterov, false}, momentum != 0 ? ptr<T>(buf_) : nullptr,
-                counter_.mutable_data());
+      UpdateArgs<T> a;
+      a.name = "sgd";
+      a.hyper = {{"lr", lr}, {"momentum", momentum}, {"dampening", dampening}, {"nesterov", nesterov ? 1.0 : 0.0},
+                 {"weight_decay", wd}};
+      if (momentum != 0) a.state["momentum_buffer"] = ptr<T>(b);
+      a.counter = c.mutable_data();
+      return a;
     });
   }
 
   void set_adam(double lr, double beta1, double beta2, double eps, double wd, bool decoupled, py::handle m,
-                py::handle v, py::handle vmax, py::handle counter) {
+                py::handle v, py::handle vmax, py::handle counter, int64_t offset, int64_t size) {
     const char* fn = "Engine.set_adam";
     require_bound(fn);
-    m_ = flat_buffer(m, fn, "exp_avg");
-    v_ = flat_buffer(v, fn, "exp_avg_sq");
-    require_shape(fn, "exp_avg", m_, params_, "params");
-    require_shape(fn, "exp_avg_sq", v_, params_, "params");
+    const int64_t sz = group_size(fn, offset, size);
+    std::vector<py::object> keep;
+    py::array am = state_buffer(m, fn, "exp_avg", sz, keep);
+    py::array av = state_buffer(v, fn, "exp_avg_sq", sz, keep);
     const bool amsgrad = !vmax.is_none();
-    if (amsgrad) {
-      vmax_ = flat_buffer(vmax, fn, "max_exp_avg_sq");
-      require_shape(fn, "max_exp_avg_sq", vmax_, params_, "params");
-    }
-    counter_ = counter_array(counter, fn);
-    visit([&](auto& e, auto tag) {
+    py::array avmax;
+    if (amsgrad) avmax = state_buffer(vmax, fn, "max_exp_avg_sq", sz, keep);
+    auto c = counter_array(counter, fn);
+    keep.push_back(c);
+    add_group(fn, offset, sz, std::move(keep), [&](auto tag) {
       using T = decltype(tag);
-      e.set_adam({lr, beta1, beta2, eps, wd, 0, decoupled}, ptr<T>(m_), ptr<T>(v_),
-                 amsgrad ? ptr<T>(vmax_) : nullptr, counter_.mutable_data());
+      UpdateArgs<T> a;
+      a.name = "adam";
+      a.hyper = {{"lr", lr}, {"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", wd},
+                 {"decoupled", decoupled ? 1.0 : 0.0}};
+      a.state = {{"exp_avg", ptr<T>(am)}, {"exp_avg_sq", ptr<T>(av)}};
+      if (amsgrad) a.state["max_exp_avg_sq"] = ptr<T>(avmax);
+      a.counter = c.mutable_data();
+      return a;
     });
   }
 
-  void set_lr(double lr) { visit([&](auto& e, auto) { e.set_lr(lr); }); }
+  void clear_groups() {
+    visit([&](auto& e, auto) { e.clear_updates(); });
+    group_keep_.clear();
+  }
+
+  void set_lr(double lr, int64_t group) {
+    visit([&](auto& e, auto) {
+      if (group < 0) return e.set_lr(lr);
+      if (size_t(group) >= e.num_groups())
+        throw py::value_error("Engine.set_lr: group must be in [0, " + std::to_string(e.num_groups()) + "), got " +
+                              std::to_string(group));
+      e.set_lr(size_t(group), lr);
+    });
+  }
+
+  void set_l2(double lam) {
+    if (!(lam >= 0 && std::isfinite(lam)))
+      throw py::value_error("Engine.set_l2: lam must be finite and >= 0, got " + std::to_string(lam));
+    visit([&](auto& e, auto) { e.set_l2(lam); });
+  }
+
+  void set_seed(uint64_t seed, int64_t step) {
+    if (step < 0) throw py::value_error("Engine.set_seed: step must be >= 0, got " + std::to_string(step));
+    visit([&](auto& e, auto) { e.set_seed(seed, step); });
+  }
+
   void set_clip_norm(double c) { visit([&](auto& e, auto) { e.set_clip_norm(c); }); }
 
-  double step(py::handle X, py::handle y) { return run("Engine.step", X, y, true); }
-  double loss_and_grad(py::handle X, py::handle y) { return run("Engine.loss_and_grad", X, y, false); }
+  double step(py::handle X, py::handle y, py::handle w) { return run("Engine.step", X, y, w, true); }
+  double loss_and_grad(py::handle X, py::handle y, py::handle w) {
+    return run("Engine.loss_and_grad", X, y, w, false);
+  }
 
   void update() {
     require_bound("Engine.update");
@@ -126,7 +203,7 @@ class PyEngine {
     });
   }
 
-  py::array forward(py::handle X_) {
+  py::array forward(py::handle X_, bool training) {
     const char* fn = "Engine.forward";
     require_bound(fn);
     py::array X = input(X_, fn);
@@ -136,8 +213,10 @@ class PyEngine {
       using T = decltype(tag);
       const T* x = cptr<T>(X);
       T* o = ptr<T>(out);
-      py::gil_scoped_release release;
-      e.forward(x, n, o);
+      guarded(fn, [&] {
+        py::gil_scoped_release release;
+        e.forward(x, n, o, training);
+      });
     });
     return out;
   }
@@ -156,8 +235,34 @@ class PyEngine {
   double grad_norm() { return visit([&](auto& e, auto) { return e.last_grad_norm(); }); }
   int64_t out_features() { return visit([&](auto& e, auto) { return e.out_features(); }); }
   int64_t in_features() { return visit([&](auto& e, auto) { return e.in_features(); }); }
+  int64_t num_groups() { return visit([&](auto& e, auto) { return int64_t(e.num_groups()); }); }
+  int64_t rng_step() { return visit([&](auto& e, auto) { return e.rng_step(); }); }
 
  private:
+  // A unit's spec (name, number, ...) — for an op optionally ending in a {name: array} dict of
+  // buffers, returned in *buffers.
+  static UnitArgs unit_args(py::handle h, const char* what, py::dict* buffers) {
+    if (!py::isinstance<py::tuple>(h) || py::len(h) == 0 ||
+        !py::isinstance<py::str>(py::reinterpret_borrow<py::tuple>(h)[0]))
+      throw py::type_error(std::string("Engine: each ") + what + " must be a tuple (name, *arguments), got " +
+                           describe(h));
+    auto t = py::reinterpret_borrow<py::tuple>(h);
+    UnitArgs a;
+    a.name = t[0].cast<std::string>();
+    for (size_t i = 1; i < t.size(); ++i) {
+      if (buffers && i + 1 == t.size() && py::isinstance<py::dict>(t[i])) {
+        *buffers = t[i].cast<py::dict>();
+      } else if ((py::isinstance<py::float_>(t[i]) || py::isinstance<py::int_>(t[i])) && !py::isinstance<py::bool_>(t[i])) {
+        a.values.push_back(t[i].cast<double>());
+      } else {
+        throw py::type_error(std::string("Engine: argument ") + std::to_string(i) + " of " + what + " '" + a.name +
+                             "' must be a number" + (buffers ? " (or a last dict of buffers)" : "") + ", got " +
+                             describe(t[i]));
+      }
+    }
+    return a;
+  }
+
   void require_bound(const char* fn) {
     if (!bound_) throw py::value_error(std::string(fn) + ": call bind(params, grads) first");
   }
@@ -171,6 +276,49 @@ class PyEngine {
       throw py::value_error(std::string(fn) + ": " + arg + " must be a writable, aligned, contiguous 1-D array, got " +
                             describe(a));
     return a;
+  }
+
+  // An engine precondition (e.g. an unbound buffer) as a ValueError naming the call.
+  template <typename F>
+  static void guarded(const char* fn, F&& f) {
+    try {
+      f();
+    } catch (const std::logic_error& e) {
+      throw py::value_error(std::string(fn) + ": " + e.what());
+    }
+  }
+
+  int64_t group_size(const char* fn, int64_t offset, int64_t size) {
+    if (size < 0 && offset == 0) return params_.size();
+    if (offset < 0 || size < 0 || offset + size > params_.size())
+      throw py::value_error(std::string(fn) + ": the group (offset " + std::to_string(offset) + ", size " +
+                            std::to_string(size) + ") must lie inside params of size " + std::to_string(params_.size()));
+    return size;
+  }
+
+  // An optimizer state array of the group: the net's dtype, 1-D of the group's size.
+  py::array state_buffer(py::handle obj, const char* fn, const char* arg, int64_t size, std::vector<py::object>& keep) {
+    py::array a = flat_buffer(obj, fn, arg);
+    if (a.shape(0) != size)
+      throw py::value_error(std::string(fn) + ": " + arg + " must have shape (" + std::to_string(size) +
+                            ",) (the group's size), got shape " + shape_str(a));
+    keep.push_back(a);
+    return a;
+  }
+
+  template <typename MakeArgs>
+  void add_group(const char* fn, int64_t offset, int64_t size, std::vector<py::object> keep, MakeArgs&& make_args) {
+    visit([&](auto& e, auto tag) {
+      using T = decltype(tag);
+      try {
+        const bool whole = offset == 0 && size == params_.size();
+        e.set_update(offset, size, make_update<T>(make_args(tag)));
+        if (whole) group_keep_.clear();
+      } catch (const std::invalid_argument& err) {
+        throw py::value_error(std::string(fn) + ": " + err.what());
+      }
+    });
+    group_keep_.push_back(std::move(keep));
   }
 
   py::array_t<int64_t> counter_array(py::handle obj, const char* fn) {
@@ -196,8 +344,8 @@ class PyEngine {
   // The value checks of losses.py's check_targets: class probabilities finite and >= 0, BCE
   // targets in [0, 1] (NaN fails both). One pass over the targets, before any compute.
   void check_target_values(const char* fn, const py::array& y) const {
-    if (loss_ == LossKind::MSE || y.size() == 0) return;
-    const bool bce = loss_ == LossKind::BCEWithLogits;
+    if (loss_ == "mse" || y.size() == 0) return;
+    const bool bce = loss_ == "bce_with_logits";
     bool ok = true;
     double lo = 0, hi = 0;
     dispatch(dtype_of(y), [&](auto tag) {
@@ -220,7 +368,7 @@ class PyEngine {
                           range + " (or NaN/inf)");
   }
 
-  double run(const char* fn, py::handle X_, py::handle y_, bool update) {
+  double run(const char* fn, py::handle X_, py::handle y_, py::handle w_, bool update) {
     require_bound(fn);
     py::array X = input(X_, fn);
     const int64_t n = X.shape(0), c = out_features();
@@ -230,7 +378,7 @@ class PyEngine {
     auto y = py::reinterpret_borrow<py::array>(y_);
     py::array keep;
     py::array_t<int64_t> labels;
-    const bool use_labels = loss_ == LossKind::CrossEntropy && y.ndim() == 1;
+    const bool use_labels = loss_ == "cross_entropy" && y.ndim() == 1;
     if (use_labels) {
       if (y.shape(0) != n)
         throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ",) to match X " +
@@ -240,7 +388,7 @@ class PyEngine {
                             fn, c);
     } else {
       const char kind = y.dtype().kind();
-      if (loss_ == LossKind::BCEWithLogits && (kind == 'i' || kind == 'u' || kind == 'b'))
+      if (loss_ == "bce_with_logits" && (kind == 'i' || kind == 'u' || kind == 'b'))
         keep = dt_ == DType::f32
                    ? py::array(py::array_t<float, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y))
                    : py::array(py::array_t<double, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y));
@@ -252,30 +400,57 @@ class PyEngine {
         keep = c_contiguous(keep);
       }
       const bool ok = (keep.ndim() == 2 && keep.shape(0) == n && keep.shape(1) == c) ||
-                      (keep.ndim() == 1 && keep.shape(0) == n && c == 1 && loss_ != LossKind::CrossEntropy);
+                      (keep.ndim() == 1 && keep.shape(0) == n && c == 1 && loss_ != "cross_entropy");
       if (!ok)
         throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ", " +
                               std::to_string(c) + ")" + (c == 1 ? " or (" + std::to_string(n) + ",)" : "") +
                               " to match the net's output, got " + shape_str(keep));
       check_target_values(fn, keep);
     }
+    py::array w = sample_weight(fn, w_, n);
     return visit([&](auto& e, auto tag) {
       using T = decltype(tag);
       Targets<T> t;
       if (use_labels) t.labels = labels.data();
       else t.values = cptr<T>(keep);
+      if (!w_.is_none()) t.weights = cptr<T>(w);
       const T* x = cptr<T>(X);
-      py::gil_scoped_release release;
-      return update ? e.step(x, n, t) : e.loss_and_grad(x, n, t);
+      double loss = 0;
+      guarded(fn, [&] {
+        py::gil_scoped_release release;
+        loss = update ? e.step(x, n, t) : e.loss_and_grad(x, n, t);
+      });
+      return loss;
     });
   }
 
+  // None, or per-sample weights: shape (n,), the net's dtype, finite and >= 0.
+  py::array sample_weight(const char* fn, py::handle w_, int64_t n) {
+    if (w_.is_none()) return py::array();
+    py::array w = float_array(w_, fn, "sample_weight");
+    if (dtype_of(w) != dt_)
+      throw py::type_error(std::string(fn) + ": sample_weight must be " + dtype_name(dt_) + " (the net's dtype), got " +
+                           dtype_name(dtype_of(w)));
+    if (w.ndim() != 1 || w.shape(0) != n)
+      throw py::value_error(std::string(fn) + ": sample_weight must have shape (" + std::to_string(n) +
+                            ",) to match X, got " + shape_str(w));
+    w = c_contiguous(w);
+    bool ok = true;
+    dispatch(dt_, [&](auto tag) {
+      using T = decltype(tag);
+      const T* p = cptr<T>(w);
+      for (int64_t i = 0; i < n; ++i) ok &= double(p[i]) >= 0 && double(p[i]) <= std::numeric_limits<double>::max();
+    });
+    if (!ok) throw py::value_error(std::string(fn) + ": sample_weight must be finite and >= 0 (got a negative, NaN or inf value)");
+    return w;
+  }
+
   DType dt_;
-  LossKind loss_;
-  std::vector<OpSpec> spec_;
+  std::string loss_;
   std::variant<std::unique_ptr<Engine<float>>, std::unique_ptr<Engine<double>>> eng_;
-  py::array params_, grads_, buf_, m_, v_, vmax_;
-  py::array_t<int64_t> counter_;
+  py::array params_, grads_;
+  std::vector<std::vector<py::object>> group_keep_;  // each group's state arrays and counter
+  std::map<std::string, py::array> buffers_;          // "op/name" -> bound buffer
   bool bound_ = false;
 };
 
@@ -285,29 +460,45 @@ void register_engine(py::module_& m) {
   py::class_<PyEngine>(m, "Engine", R"pbdoc(
 The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
 
-ops: list of ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope) | ("sigmoid",)
-| ("tanh",) | ("identity",), offsets into the flat parameter buffer (b_off -1: no bias).
+ops: list of (name, *numbers[, {buffer name: array}]), each name a unit of the op registry
+(src/cpp/engine_ops.cpp): ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope)
+| ("sigmoid",) | ("tanh",) | ("identity",); offsets into the flat parameter buffer (b_off -1: no
+bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or (name, *numbers):
+"mse", "cross_entropy", "bce_with_logits".
 )pbdoc")
-      .def(py::init<const std::string&, const py::list&, const std::string&, int64_t>(), "dtype"_a, "ops"_a,
+      .def(py::init<const std::string&, const py::list&, py::handle, int64_t>(), "dtype"_a, "ops"_a,
            "loss"_a, "in_features"_a)
       .def("bind", &PyEngine::bind, "params"_a, "grads"_a)
+      .def("bind_buffers", &PyEngine::bind_buffers, "op_index"_a, "buffers"_a,
+           "Bind op op_index's persistent buffers {name: array}; the op writes them in place.")
       .def("set_sgd", &PyEngine::set_sgd, "lr"_a, "momentum"_a, "dampening"_a, "nesterov"_a, "weight_decay"_a,
-           "momentum_buffer"_a, "counter"_a)
+           "momentum_buffer"_a, "counter"_a, "offset"_a = 0, "size"_a = -1,
+           "SGD over the whole buffer (replacing all groups) or, given offset/size, one more group.")
       .def("set_adam", &PyEngine::set_adam, "lr"_a, "beta1"_a, "beta2"_a, "eps"_a, "weight_decay"_a,
-           "decoupled"_a, "exp_avg"_a, "exp_avg_sq"_a, "max_exp_avg_sq"_a, "counter"_a)
-      .def("set_lr", &PyEngine::set_lr, "lr"_a)
+           "decoupled"_a, "exp_avg"_a, "exp_avg_sq"_a, "max_exp_avg_sq"_a, "counter"_a, "offset"_a = 0,
+           "size"_a = -1, "Adam/AdamW over the whole buffer (replacing all groups) or, given offset/size, one more group.")
+      .def("clear_groups", &PyEngine::clear_groups, "Remove every optimizer group (update() then only clips).")
+      .def("set_lr", &PyEngine::set_lr, "lr"_a, "group"_a = -1, "The learning rate of one group (-1: all).")
       .def("set_clip_norm", &PyEngine::set_clip_norm, "max_norm"_a)
-      .def("step", &PyEngine::step, "X"_a, "y"_a, "Forward, loss, backward and update in one call; returns the loss.")
-      .def("loss_and_grad", &PyEngine::loss_and_grad, "X"_a, "y"_a,
+      .def("set_l2", &PyEngine::set_l2, "lam"_a,
+           "L2 penalty: loss += lam/2 * sum of squared Linear weights (not biases), grad_W += lam * W.")
+      .def("set_seed", &PyEngine::set_seed, "seed"_a, "step"_a = 0,
+           "The ops' random stream: seed, and the step counter (advanced once per training step).")
+      .def("step", &PyEngine::step, "X"_a, "y"_a, "sample_weight"_a = py::none(),
+           "Forward, loss, backward and update in one call; returns the (sample-weighted) loss.")
+      .def("loss_and_grad", &PyEngine::loss_and_grad, "X"_a, "y"_a, "sample_weight"_a = py::none(),
            "Forward, loss and backward (gradients overwritten), no update; returns the loss.")
       .def("update", &PyEngine::update,
            "Clip (when set) and apply the optimizer update to the gradients in the buffer, as the end of step().")
-      .def("forward", &PyEngine::forward, "X"_a)
+      .def("forward", &PyEngine::forward, "X"_a, "training"_a = false,
+           "The net's output for X, in eval mode unless training=True.")
       .def("last_output", &PyEngine::last_output, "A copy of the last forward's output (n, out_features).")
       .def_property_readonly("workspace_allocations", &PyEngine::allocations)
       .def_property_readonly("grad_norm", &PyEngine::grad_norm)
       .def_property_readonly("in_features", &PyEngine::in_features)
-      .def_property_readonly("out_features", &PyEngine::out_features);
+      .def_property_readonly("out_features", &PyEngine::out_features)
+      .def_property_readonly("num_groups", &PyEngine::num_groups)
+      .def_property_readonly("rng_step", &PyEngine::rng_step);
 }
 
 }  // namespace fastgd

@@ -1,0 +1,221 @@
+"""Trainer: the one epoch loop, train/eval mode, validation_split, class/sample weights, l2, and the
+direction of the package's dependencies (the model knows nothing of training)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import fastgd as fg
+import numpy as np
+import pytest
+from fastgd.losses import check_sample_weight, get_loss
+from fastgd.trainer import class_weights
+
+PKG = Path(fg.__file__).parent
+MODEL = {"parameter", "layers", "losses", "net"}
+TRAINING = {"trainer", "fused", "callbacks", "io", "distributed"}
+ABOVE = {"sklearn", "cli", "bench", "demo", "__main__"}
+
+
+def _module_imports(path: Path) -> list[tuple[str, str | None]]:
+    """``(imported fastgd module, enclosing function or None)`` for every relative import,
+    leaving out those under ``if TYPE_CHECKING:`` (annotations only)."""
+    tree = ast.parse(path.read_text())
+    found: list[tuple[str, str | None]] = []
+
+    def visit(node: ast.AST, func: str | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.ImportFrom) and child.level:
+                base = (child.module or "").split(".")[0]
+                for alias in child.names:
+                    found.append((base or alias.name, func))
+            name = child.name if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else func
+            visit(child, name)
+
+    visit(tree, None)
+    return found
+
+
+def test_the_model_does_not_depend_on_training_except_the_three_delegations():
+    for name in MODEL:
+        for target, func in _module_imports(PKG / f"{name}.py"):
+            if target in MODEL | {"ops", "_core", "errors"}:
+                continue
+            # Net.fit -> trainer.fit_net, Net.save / Net.load -> io: thin delegations
+            assert (name, func, target) in {("net", "fit", "trainer"), ("net", "save", "io"),
+                                            ("net", "load", "io")}, (name, func, target)
+
+
+def test_training_does_not_depend_on_what_sits_above_it():
+    for name in TRAINING:
+        for target, func in _module_imports(PKG / f"{name}.py"):
+            assert target not in ABOVE, (name, func, target)
+
+
+def test_there_is_one_epoch_loop():
+    loops = []
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.For) and "epoch" in ast.unparse(node.target):
+                loops.append(f"{path.name}:{node.lineno}")
+    assert len(loops) == 1 and loops[0].startswith("trainer.py:"), loops
+
+
+class Spy(fg.Layer):
+    """Records the mode of every forward."""
+
+    def __init__(self):
+        self.modes: list[bool] = []
+
+    def forward(self, X):
+        self.modes.append(self.training)
+        return X
+
+    def backward(self, dout, *, need_dx=True):
+        return dout
+
+
+def _spy_net():
+    spy = Spy()
+    return fg.Net([fg.Linear(3, 4), spy, fg.ReLU(), fg.Linear(4, 2)], dtype="float64", seed=0), spy
+
+
+def test_train_and_eval_mode_as_in_torch():
+    net, spy = _spy_net()
+    assert net.training and all(layer.training for layer in net)
+    assert net.eval() is net and not net.training and not any(layer.training for layer in net)
+    net.train()
+    assert all(layer.training for layer in net)
+    with pytest.raises(TypeError, match="mode"):
+        net.train("yes")
+    X = np.ones((5, 3))
+    net.predict(X)
+    net.evaluate(X, np.array([0, 1, 0, 1, 0]), loss="cross_entropy")
+    assert spy.modes == [False, False] and net.training  # eval inside, the mode restored
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_fit_trains_in_train_mode_validates_in_eval_mode_and_restores_the_mode(mode):
+    net, spy = _spy_net()
+    net.train(mode)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), rng.integers(0, 2, 12)
+    net.fit(X, y, loss="cross_entropy", epochs=2, batch_size=6, validation_data=(X[:4], y[:4]),
+            progress=False)
+    # per epoch: 2 training batches (train mode), then the validation pass (eval mode)
+    assert spy.modes == [True, True, False] * 2
+    assert net.training == mode
+    spy.modes.clear()
+    net.eval()
+    fg.Trainer(net, "cross_entropy", fused=False).step(X, y)
+    assert spy.modes == [True] and not net.training
+
+
+def test_validation_split_holds_out_the_last_fraction_before_shuffling():
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((50, 3)), rng.integers(0, 2, 50)
+    a, _ = _spy_net()
+    b = a.copy()
+    ha = a.fit(X, y, loss="cross_entropy", epochs=3, validation_split=0.2, progress=False)
+    hb = b.fit(X[:40], y[:40], loss="cross_entropy", epochs=3, validation_data=(X[40:], y[40:]),
+               progress=False)
+    assert ha.history == hb.history and ha.params["samples"] == 40
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    with pytest.raises(ValueError, match="validation_data or validation_split"):
+        a.fit(X, y, loss="cross_entropy", validation_split=0.1, validation_data=(X, y))
+    for bad in (1.0, -0.1, "0.1", True):
+        with pytest.raises(ValueError, match="validation_split"):
+            a.fit(X, y, loss="cross_entropy", validation_split=bad)
+    with pytest.raises(ValueError, match="no validation samples"):
+        a.fit(X[:5], y[:5], loss="cross_entropy", validation_split=0.1)
+
+
+def test_balanced_class_weights_are_scikit_learns_formula():
+    compute = pytest.importorskip("sklearn.utils.class_weight").compute_class_weight
+    y = np.array([0, 0, 0, 1, 2, 2, 0, 1])
+    expected = compute("balanced", classes=np.unique(y), y=y)
+    np.testing.assert_allclose(class_weights(get_loss("cross_entropy"), y, "balanced", 3),
+                               expected[y])
+    np.testing.assert_array_equal(class_weights(get_loss("cross_entropy"), y, {1: 3.0}, 3),
+                                  np.where(y == 1, 3.0, 1.0))
+    binary = np.array([[0.0], [1.0], [1.0], [1.0]])
+    np.testing.assert_allclose(class_weights(get_loss("bce_with_logits"), binary, "balanced", 1),
+                               [2.0, 2 / 3, 2 / 3, 2 / 3])
+
+
+@pytest.mark.parametrize("bad,match", [("heavy", "class_weight"), ({5: 1.0}, "label 5"),
+                                       ({0: -1.0}, r"class_weight\[0\]"), ([1, 2], "class_weight")])
+def test_bad_class_weights(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        class_weights(get_loss("cross_entropy"), np.array([0, 1, 1]), bad, 2)
+    with pytest.raises(ValueError, match="classification loss"):
+        class_weights(get_loss("mse"), np.zeros((3, 1)), "balanced", 1)
+
+
+@pytest.mark.parametrize("bad,match", [(np.ones(4), r"shape \(3,\)"), ([1, -1, 1], "finite and >= 0"),
+                                       ([1, np.nan, 1], "finite and >= 0"), (["a", "b", "c"], "numbers")])
+def test_bad_sample_weights_name_the_argument(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match) as info:
+        check_sample_weight(bad, 3, np.dtype("float64"))
+    assert "sample_weight" in str(info.value)
+    net, _ = _spy_net()
+    with pytest.raises((ValueError, TypeError), match="sample_weight"):
+        net.fit(np.ones((3, 3)), np.array([0, 1, 0]), loss="cross_entropy", sample_weight=bad)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_l2_penalises_the_weight_matrices_only(dtype):
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((8, 3)).astype(dtype), rng.integers(0, 2, 8)
+    net = fg.Net([fg.Linear(3, 4), fg.Tanh(), fg.Linear(4, 2)], dtype=dtype, seed=0)
+    lam = 0.3
+    plain = fg.Trainer(net, "cross_entropy", fused=False)
+    value = plain._backprop(X, y)
+    grads = [p.grad.copy() for p in net.parameters()]
+    penalised = fg.Trainer(net, "cross_entropy", fused=False, l2=lam)
+    with_l2 = penalised._backprop(X, y)
+    weights = [net[0].W.data, net[2].W.data]
+    assert net.regularized_parameters() == [net[0].W, net[2].W]
+    expected = value + 0.5 * lam * sum(float((w.astype(np.float64) ** 2).sum()) for w in weights)
+    assert with_l2 == pytest.approx(expected, rel=1e-12)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    for p, g in zip(net.parameters(), grads):
+        extra = lam * p.data if p.name == "W" else 0  # biases untouched
+        np.testing.assert_allclose(p.grad, g + extra, rtol=tol, atol=tol)
+    for bad in (-1.0, float("inf"), "0.1", True):
+        with pytest.raises(ValueError, match="l2"):
+            fg.Trainer(net, "cross_entropy", l2=bad)
+
+
+@pytest.mark.parametrize("line_search", [None, "strong_wolfe"])
+def test_full_batch_lbfgs_fit_equals_torch(line_search):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((60, 4)), rng.integers(0, 3, 60)
+    net = fg.Net([fg.Linear(4, 6), fg.Tanh(), fg.Linear(6, 3)], dtype="float64", seed=0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
+    with torch.no_grad():
+        for i in (0, 2):
+            model[i].weight.copy_(torch.from_numpy(net[i].W.data.T))
+            model[i].bias.copy_(torch.from_numpy(net[i].b.data))
+    hist = net.fit(X, y, loss="cross_entropy", optimizer="lbfgs", batch_size=None, epochs=3,
+                   line_search_fn=line_search, history_size=10, max_iter=15, progress=False)
+    opt = torch.optim.LBFGS(model.parameters(), line_search_fn=line_search, history_size=10, max_iter=15)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(Xt), yt)
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure).detach()) for _ in range(3)]
+    np.testing.assert_allclose(hist.history["loss"], losses, rtol=1e-9)
+    for i in (0, 2):
+        np.testing.assert_allclose(net[i].W.data, model[i].weight.detach().numpy().T, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="clip_norm"):
+        fg.Trainer(net, "cross_entropy", "lbfgs", clip_norm=1.0)
