@@ -159,7 +159,10 @@ def test_layernorm_equals_torch(rng, dtype, affine, loc, scale):
     X, w, b, dY = _data(rng, dtype, n=7, c=12, loc=loc, scale=scale)
     w = None if affine == "none" else w
     b = b if affine == "both" else None
-    f64 = (lambda a: None if a is None else a.astype(np.float64))
+
+    def f64(a):
+        return None if a is None else a.astype(np.float64)
+
     want_y, want_dx, want_dw, want_db = _torch_ln(torch, X.astype(np.float64), f64(w), f64(b), dY.astype(np.float64))
     for m in (ops, ref):
         Y, mean, var = m.layernorm_forward(X, w, b)
