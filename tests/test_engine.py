@@ -395,3 +395,71 @@ def test_groups_that_are_not_contiguous_runs_are_not_fused():
     trainer = fg.Trainer(net, loss="cross_entropy", optimizer=opt)
     trainer.step(np.ones((2, 6)), np.zeros(2, int))
     assert trainer._fused is False
+
+
+# The loss units with their options (engine_losses.cpp): the fused step equals layer by layer.
+NEW_LOSSES = {
+    "l1": lambda: fg.losses.L1Loss(),
+    "huber": lambda: fg.losses.HuberLoss(delta=0.4),
+    "smooth_l1": lambda: fg.losses.SmoothL1Loss(beta=0.7),
+    "smooth_l1-0": lambda: fg.losses.SmoothL1Loss(beta=0.0),
+    "poisson_nll": lambda: fg.losses.PoissonNLLLoss(full=True),
+    "poisson_rates": lambda: fg.losses.PoissonNLLLoss(log_input=False, eps=1e-3),
+    "ce-weight-smoothing": lambda: fg.losses.CrossEntropyLoss(weight=[1.0, 3.0, 0.5], label_smoothing=0.2),
+    "ce-smoothing-probs": lambda: fg.losses.CrossEntropyLoss(label_smoothing=0.1),
+    "ce-weight-probs": lambda: fg.losses.CrossEntropyLoss(weight=[0.2, 1.0, 2.0]),
+    "bce-pos-weight": lambda: fg.losses.BCEWithLogitsLoss(pos_weight=[2.0, 0.5, 1.0]),
+    "bce-pos-weight-1": lambda: fg.losses.BCEWithLogitsLoss(pos_weight=[3.0]),
+}
+
+
+def _new_loss_targets(name, rng, n, k, dtype):
+    if name.startswith("ce") and name.endswith("probs"):
+        return rng.dirichlet(np.ones(k), n).astype(dtype)
+    if name.startswith("ce"):
+        return rng.integers(0, k, n)
+    if name.startswith("bce"):
+        return (rng.random((n, k)) > 0.5).astype(dtype)
+    if name.startswith("poisson"):
+        return rng.poisson(2.0, (n, k)).astype(dtype)
+    return rng.standard_normal((n, k)).astype(dtype)
+
+
+@pytest.mark.parametrize("name", NEW_LOSSES)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "sample_weight"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_loss_units_equal_layer_by_layer(name, weighted, dtype):
+    rng = np.random.default_rng(4)
+    def arch():  # rates > 0 for the non-log Poisson loss
+        return [fg.Linear(6, 8), fg.Tanh(), fg.Linear(8, 3)] + ([fg.Sigmoid()] if name == "poisson_rates" else [])
+
+    nets = [fg.Net(arch(), dtype=dtype, seed=3) for _ in range(2)]
+    trainers = [fg.Trainer(net, loss=NEW_LOSSES[name](), optimizer="adam", fused=f, lr=1e-2)
+                for net, f in zip(nets, (True, False))]
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    for step in range(3):
+        n = 7 if step % 2 else 12
+        X = rng.standard_normal((n, 6)).astype(dtype)
+        y = _new_loss_targets(name, rng, n, 3, dtype)
+        w = rng.random(n).astype(dtype) if weighted else None
+        if w is not None:
+            w[1] = 0
+        losses = [t.step(X, y, sample_weight=w) for t in trainers]
+        np.testing.assert_allclose(losses[0], losses[1], **tol)
+    assert trainers[0]._fused, "the fused path was not taken"
+    for p, q in zip(*(net.parameters() for net in nets)):
+        np.testing.assert_allclose(p.data, q.data, **tol)
+        np.testing.assert_allclose(p.grad, q.grad, **tol)
+
+
+@pytest.mark.parametrize("loss,match", [
+    (("huber",), r"'huber' takes 1 argument \(delta\), got 0"),
+    (("huber", 0.0), r"huber delta must be > 0"),
+    (("smooth_l1", -1.0), r"smooth_l1 beta must be >= 0"),
+    (("poisson_nll", 1.0), r"'poisson_nll' takes 3 arguments"),
+    (("cross_entropy", 0.1, 1.0, 2.0), r"cross_entropy weight has 2 entries, the net has 3 outputs"),
+    (("bce_with_logits", 1.0, 2.0), r"bce_with_logits pos_weight has 2 entries, the net has 3 outputs"),
+])
+def test_bad_loss_units_raise(loss, match):
+    with pytest.raises(ValueError, match=match):
+        _core.Engine("float64", [("linear", 4, 3, 0, 12)], loss, 4)

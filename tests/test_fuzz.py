@@ -374,6 +374,24 @@ def tol_mse(inputs, outputs):
     return [float((m * m).sum()) / N * 4, 2 * m / N * 4]
 
 
+def tol_pointwise(inputs, outputs):
+    m = _abs(inputs["pred"]) + _abs(inputs["target"])
+    N = max(m.size, 1)
+    return [float((m * m + m + 1).sum()) / N * 4, (m + 1) / N * 4]
+
+
+def tol_poisson(inputs, outputs):
+    p, t = _abs(inputs["pred"]), _abs(inputs["target"])
+    with np.errstate(all="ignore"):
+        e = np.nan_to_num(np.exp(p), posinf=0.0)
+        lg = np.nan_to_num(np.abs(np.log(p + 1e-8)), posinf=0.0)
+        m = e + p + t * (p + lg + np.nan_to_num(np.abs(np.log(t)), posinf=0.0) + 4) + 1
+    N = max(m.size, 1)
+    with np.errstate(all="ignore"):
+        g = e + 1 + np.nan_to_num(t / (p + 1e-8), posinf=0.0)
+    return [float(m.sum()) / N * 4, g / N * 4]
+
+
 def tol_mse_gradient(inputs, outputs):
     w, X, y = _abs(inputs["weights"]), _abs(inputs["features"]), _abs(inputs["targets"])
     X = X[:, None] if X.ndim == 1 else X
@@ -494,6 +512,14 @@ KERNELS: dict[str, Kernel] = {
     "bce_with_logits": Kernel((Arg("logits"), Arg("targets", role="targets01")),
                               inplace=("logits", "targets"), tol=tol_bce, transcendental=True),
     "mse": Kernel((Arg("pred"), Arg("target")), inplace=("pred", "target"), tol=tol_mse, big_values=False),
+    "l1": Kernel((Arg("pred"), Arg("target")), inplace=("pred", "target"), tol=tol_pointwise, big_values=False),
+    "huber": Kernel((Arg("pred"), Arg("target")), inplace=("pred", "target"), tol=tol_pointwise,
+                    scalars={"delta": st.sampled_from([1.0, 0.5, 3.0])}, big_values=False),
+    "smooth_l1": Kernel((Arg("pred"), Arg("target")), inplace=("pred", "target"), tol=tol_pointwise,
+                        scalars={"beta": st.sampled_from([1.0, 0.0, 0.25])}, big_values=False),
+    "poisson_nll": Kernel((Arg("pred"), Arg("target")), inplace=("pred", "target"), tol=tol_poisson,
+                          scalars={"log_input": st.booleans(), "full": st.booleans()}, big_values=False,
+                          transcendental=True),
     "mse_gradient": Kernel(
         (Arg("weights", (("d+1",),)), Arg("features", (("n", "d"), ("n", "d=1"))), Arg("targets", (("n",),))),
         out=("d+1",), inplace=("weights", "features", "targets"), tol=tol_mse_gradient, big_values=False),

@@ -56,6 +56,30 @@ CASES = {
     "sce-label-float": (lambda: ops.softmax_cross_entropy(a(3, 4), np.zeros(3)), TypeError, r"labels .*integer class indices.*got float64.*astype\(int\)"),
     "sce-label-list": (lambda: ops.softmax_cross_entropy(a(3, 4), [0, 1, 2]), TypeError, r"labels must be a numpy.ndarray"),
     "sce-label-bool": (lambda: ops.softmax_cross_entropy(a(3, 4), np.zeros(3, bool)), TypeError, r"got bool"),
+    # loss options and weights
+    "sw-shape": (lambda: ops.mse(a(3, 2), a(3, 2), sample_weight=a(2)), ValueError, r"mse: sample_weight must have shape \(n_samples,\) = \(3,\) to match pred \(3, 2\), got shape \(2,\)"),
+    "sw-2d": (lambda: ops.l1(a(3), a(3), sample_weight=a(3, 1)), ValueError, r"l1: sample_weight must have shape \(n_samples,\) = \(3,\).*got shape \(3, 1\)"),
+    "sw-negative": (lambda: ops.huber(a(3), a(3), sample_weight=np.array([1.0, -1.0, 1.0])), ValueError, r"huber: sample_weight must be finite and >= 0, got -1.0 at index 1"),
+    "sw-nan": (lambda: ops.softmax_cross_entropy(a(3, 2), np.zeros(3, int), sample_weight=np.array([1.0, 1.0, np.nan])), ValueError, r"sample_weight must be finite and >= 0, got nan at index 2"),
+    "sw-inf": (lambda: ops.bce_with_logits(a(2, 2), a(2, 2), sample_weight=np.array([np.inf, 1.0])), ValueError, r"bce_with_logits: sample_weight must be finite and >= 0, got inf at index 0"),
+    "sw-dtype": (lambda: ops.smooth_l1(a(3), a(3), sample_weight=a(3, dtype=f32)), TypeError, r"pred and sample_weight must have the same dtype, got pred float64 and sample_weight float32"),
+    "sw-int": (lambda: ops.poisson_nll(a(3), a(3), sample_weight=np.ones(3, int)), TypeError, r"poisson_nll: sample_weight must be float32 or float64, got int64"),
+    "sw-list": (lambda: ops.mse(a(3), a(3), sample_weight=[1.0, 1.0, 1.0]), TypeError, r"mse: sample_weight must be a float32 or float64 numpy.ndarray, got list"),
+    "ce-weight-shape": (lambda: ops.softmax_cross_entropy(a(3, 2), np.zeros(3, int), weight=a(3)), ValueError, r"weight must have shape \(classes,\) = \(2,\) to match logits \(3, 2\), got shape \(3,\)"),
+    "ce-weight-neg": (lambda: ops.softmax_cross_entropy(a(3, 2), a(3, 2) / 2, weight=np.array([1.0, -2.0])), ValueError, r"weight must be finite and >= 0, got -2.0 at index 1"),
+    "ce-weight-dtype": (lambda: ops.softmax_cross_entropy(a(3, 2), np.zeros(3, int), weight=a(2, dtype=f32)), TypeError, r"logits and weight must have the same dtype"),
+    "ce-smoothing": (lambda: ops.softmax_cross_entropy(a(3, 2), np.zeros(3, int), label_smoothing=1.5), ValueError, r"label_smoothing must be in \[0, 1\], got 1.5"),
+    "ce-smoothing-nan": (lambda: ops.softmax_cross_entropy(a(3, 2), np.zeros(3, int), label_smoothing=float("nan")), ValueError, r"label_smoothing must be in \[0, 1\], got nan"),
+    "bce-pos-weight-shape": (lambda: ops.bce_with_logits(a(3, 2), a(3, 2), pos_weight=a(3)), ValueError, r"pos_weight must have shape \(2,\) \(the last axis\) or \(1,\) to match logits \(3, 2\), got shape \(3,\)"),
+    "bce-pos-weight-1d": (lambda: ops.bce_with_logits(a(3), a(3), pos_weight=a(3)), ValueError, r"pos_weight must have shape \(1,\)"),
+    "bce-pos-weight-neg": (lambda: ops.bce_with_logits(a(3, 2), a(3, 2), pos_weight=np.array([1.0, -1.0])), ValueError, r"pos_weight must be finite and >= 0"),
+    "huber-delta": (lambda: ops.huber(a(3), a(3), 0.0), ValueError, r"huber: delta must be > 0, got 0.0"),
+    "smooth-l1-beta": (lambda: ops.smooth_l1(a(3), a(3), -1.0), ValueError, r"smooth_l1: beta must be >= 0, got -1.0"),
+    "poisson-eps": (lambda: ops.poisson_nll(a(3), a(3), eps=float("nan")), ValueError, r"poisson_nll: eps must be finite and >= 0, got nan"),
+    "l1-mixed": (lambda: ops.l1(a(3), a(3, dtype=f32)), TypeError, r"l1: pred and target must have the same dtype, got pred float64 and target float32"),
+    "huber-shape": (lambda: ops.huber(a(3, 1), a(3)), ValueError, r"huber: target must have the shape of pred \(3, 1\), got shape \(3,\)"),
+    "poisson-list": (lambda: ops.poisson_nll([1.0], a(1)), TypeError, r"poisson_nll: pred must be a float32 or float64 numpy.ndarray, got list"),
+    "sw-out-alias": (lambda: _sw_out_alias(), ValueError, r"out must not share memory with sample_weight"),
     # out=
     "out-shape": (lambda: ops.relu(a(3), out=a(4)), ValueError, r"out must have shape \(3,\), got \(4,\)"),
     "out-dtype": (lambda: ops.relu(a(3), out=a(3, dtype=f32)), TypeError, r"out must be float64, got float32"),
@@ -122,6 +146,11 @@ def _overlap_gemm():
 def _partial_overlap():
     x = np.ones(6)
     return ops.relu(x[:5], out=x[1:])
+
+
+def _sw_out_alias():
+    w = np.ones(3)
+    return ops.mse(np.ones(3), np.zeros(3), sample_weight=w, out=w)
 
 
 def _sce_out_alias():

@@ -219,3 +219,76 @@ def test_full_batch_lbfgs_fit_equals_torch(line_search):
         np.testing.assert_allclose(net[i].W.data, model[i].weight.detach().numpy().T, rtol=1e-7, atol=1e-9)
     with pytest.raises(ValueError, match="clip_norm"):
         fg.Trainer(net, "cross_entropy", "lbfgs", clip_norm=1.0)
+
+
+def _twins(dtype="float64"):
+    net = fg.Net([fg.Linear(4, 6), fg.ReLU(), fg.Linear(6, 3)], dtype=dtype, seed=0)
+    return net, net.copy()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_l2_equals_the_layer_by_layer_l2(dtype):
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((20, 4)).astype(dtype), rng.integers(0, 3, 20)
+    a, b = _twins(dtype)
+    ta = fg.Trainer(a, "cross_entropy", "sgd", lr=0.1, momentum=0.9, l2=0.05)
+    tb = fg.Trainer(b, "cross_entropy", "sgd", lr=0.1, momentum=0.9, l2=0.05, fused=False)
+    for _ in range(5):
+        la, lb = ta.step(X, y), tb.step(X, y)
+        assert la == pytest.approx(lb, rel=1e-5 if dtype == "float32" else 1e-12)
+    assert ta._fused and not tb._fused
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-7)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_integer_sample_weights_equal_repeated_rows(fused):
+    """Σ wᵢ ℓᵢ / Σ wᵢ with integer weights is the plain mean over rows repeated wᵢ times."""
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    w = np.array([2.0, 1.0, 0.0, 3.0, 1.0, 1.0])
+    reps = np.repeat(np.arange(6), w.astype(int))
+    a, b = _twins()
+    ta = fg.Trainer(a, "cross_entropy", "adam", lr=0.01, fused=fused)
+    tb = fg.Trainer(b, "cross_entropy", "adam", lr=0.01, fused=fused)
+    for _ in range(3):
+        assert ta.step(X, y, sample_weight=w) == pytest.approx(tb.step(X[reps], y[reps]), rel=1e-12)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-11, atol=1e-13)
+    # scaling every weight changes nothing; a batch weighing nothing is skipped
+    before = [p.data.copy() for p in a.parameters()]
+    assert ta.step(X, y, sample_weight=np.zeros(6)) == 0.0
+    for p, q in zip(a.parameters(), before):
+        np.testing.assert_array_equal(p.data, q)
+    c, _ = _twins()
+    d, _ = _twins()
+    fg.Trainer(c, "cross_entropy", "sgd", lr=0.1, fused=fused).step(X, y, sample_weight=w)
+    fg.Trainer(d, "cross_entropy", "sgd", lr=0.1, fused=fused).step(X, y, sample_weight=w * 7.5)
+    for p, q in zip(c.parameters(), d.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-12)
+
+
+def test_fit_with_weights_and_evaluate_with_weights():
+    rng = np.random.default_rng(6)
+    X, y = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
+    w = rng.integers(0, 3, 30).astype(np.float64)
+    net, _ = _twins()
+    reps = np.repeat(np.arange(30), w.astype(int))
+    got = net.evaluate(X, y, loss="cross_entropy", sample_weight=w)["loss"]
+    assert got == pytest.approx(net.evaluate(X[reps], y[reps], loss="cross_entropy")["loss"], rel=1e-12)
+    hist = net.fit(X, y, loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, batch_size=30,
+                   sample_weight=w, class_weight={1: 2.0}, progress=False)
+    assert len(hist.history["loss"]) == 2
+
+
+def test_fused_lbfgs_equals_the_layer_by_layer_lbfgs():
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    a, b = _twins()
+    ta = fg.Trainer(a, "cross_entropy", "lbfgs", line_search_fn="strong_wolfe")
+    tb = fg.Trainer(b, "cross_entropy", "lbfgs", line_search_fn="strong_wolfe", fused=False)
+    for _ in range(2):
+        assert ta.step(X, y) == pytest.approx(tb.step(X, y), rel=1e-12)
+    assert ta._fused and not tb._fused
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-9, atol=1e-11)

@@ -7,7 +7,7 @@ import typing
 
 import numpy
 
-__all__: list[str] = ['Engine', 'adam_step', 'batchnorm_backward', 'batchnorm_forward', 'bce_with_logits', 'blas_config', 'blas_corename', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'get_num_threads', 'layernorm_backward', 'layernorm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'relu', 'relu_backward', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'softmax', 'softmax_backward', 'softmax_cross_entropy', 'softplus', 'softplus_backward', 'tanh', 'tanh_backward']
+__all__: list[str] = ['Engine', 'adam_step', 'batchnorm_backward', 'batchnorm_forward', 'bce_with_logits', 'blas_config', 'blas_corename', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'get_num_threads', 'huber', 'l1', 'layernorm_backward', 'layernorm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'poisson_nll', 'relu', 'relu_backward', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'smooth_l1', 'softmax', 'softmax_backward', 'softmax_cross_entropy', 'softplus', 'softplus_backward', 'tanh', 'tanh_backward']
 class Engine:
     """
     The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
@@ -16,7 +16,9 @@ class Engine:
     (src/cpp/engine_ops.cpp): ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope)
     | ("sigmoid",) | ("tanh",) | ("identity",); offsets into the flat parameter buffer (b_off -1: no
     bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or (name, *numbers):
-    "mse", "cross_entropy", "bce_with_logits".
+    "mse", "l1", ("huber", delta), ("smooth_l1", beta), ("poisson_nll", log_input, full, eps),
+    "cross_entropy" | ("cross_entropy", label_smoothing, *class_weights), "bce_with_logits" |
+    ("bce_with_logits", *pos_weight).
     """
     def __init__(self, dtype: str, ops: list, loss: typing.Any, in_features: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
@@ -117,10 +119,12 @@ def batchnorm_forward(X: typing.Any, weight: typing.Any = None, bias: typing.Any
     Returns:
         (Y, mean, var): the statistics used, (c,) each.
     """
-def bce_with_logits(logits: typing.Any, targets: typing.Any, *, out: typing.Any = None) -> tuple:
+def bce_with_logits(logits: typing.Any, targets: typing.Any, *, pos_weight: typing.Any = None, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean binary cross-entropy on logits, stable for any |logits|; targets of the logits' shape
     (float of the same dtype, or integer/bool 0/1). Returns ``(loss: float, (sigmoid(z) - t) / N)``.
+    pos_weight (last axis,) or (1,) as in ``torch.nn.BCEWithLogitsLoss``; sample_weight (n,) >= 0
+    weights the rows: ``sum(s_i l_i) / sum(s_i)`` with l_i the mean over row i.
     """
 def blas_config() -> str:
     """
@@ -167,6 +171,16 @@ def gelu_backward(Z: typing.Any, dA: typing.Any, approximate: str = 'none', *, o
 def get_num_threads() -> int:
     """
     The number of threads fastgd's OpenBLAS uses.
+    """
+def huber(pred: typing.Any, target: typing.Any, delta: typing.SupportsFloat | typing.SupportsIndex = 1.0, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean Huber loss (``torch.nn.HuberLoss``): ``0.5 r**2`` where ``|r| < delta`` else
+    ``delta (|r| - 0.5 delta)``, r = p - t, delta > 0; gradient ``clip(r, -delta, delta) / N``.
+    sample_weight as for mse.
+    """
+def l1(pred: typing.Any, target: typing.Any, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean absolute error and its gradient ``sign(p - t) / N`` (``torch.nn.L1Loss``); sample_weight as for mse.
     """
 def layernorm_backward(X: typing.Any, weight: typing.Any, mean: typing.Any, var: typing.Any, dY: typing.Any, *, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, out: typing.Any = None) -> tuple:
     """
@@ -218,9 +232,10 @@ def linear_forward(X: typing.Any, W: typing.Any, b: typing.Any = None, *, out: t
     Example:
         >>> Z = fastgd.ops.linear_forward(X, W, b)
     """
-def mse(pred: typing.Any, target: typing.Any, *, out: typing.Any = None) -> tuple:
+def mse(pred: typing.Any, target: typing.Any, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean squared error over all elements and its gradient: ``(mean((p - t)**2), 2 (p - t) / N)``.
+    sample_weight (n,) >= 0 weights the rows (first axis): ``sum(s_i l_i) / sum(s_i)``, l_i the row's mean.
     """
 def mse_gradient(weights: typing.Any, features: typing.Any, targets: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
@@ -228,6 +243,12 @@ def mse_gradient(weights: typing.Any, features: typing.Any, targets: typing.Any,
     
     weights: (d+1,) bias first; features: (n, d) or (n,) for one feature; targets: (n,).
     Returns the gradient, shape of weights: ``(2/n) [sum(r), features.T @ r]`` with residuals r.
+    """
+def poisson_nll(pred: typing.Any, target: typing.Any, *, log_input: bool = True, full: bool = False, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean Poisson negative log-likelihood (``torch.nn.PoissonNLLLoss``): ``exp(p) - t p`` (log_input)
+    or ``p - t log(p + eps)``; full adds Stirling's ``t log t - t + 0.5 log(2 pi t)`` where t > 1.
+    sample_weight as for mse.
     """
 def relu(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
@@ -263,6 +284,11 @@ def silu_backward(Z: typing.Any, dA: typing.Any, *, out: typing.Any = None) -> n
     """
     SiLU backward from the input Z: ``dZ = dA * s * (1 + z * (1 - s))``, s = sigmoid(z).
     """
+def smooth_l1(pred: typing.Any, target: typing.Any, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
+    """
+    Mean smooth L1 loss (``torch.nn.SmoothL1Loss``): ``0.5 r**2 / beta`` where ``|r| < beta`` else
+    ``|r| - 0.5 beta``, beta >= 0 (0: L1); gradient ``clip(r / beta, -1, 1) / N``. sample_weight as for mse.
+    """
 def softmax(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
     Row-wise softmax of logits Z (n, c) or (c,), shifted by the row max: stable for any logits.
@@ -271,12 +297,15 @@ def softmax_backward(P: typing.Any, dA: typing.Any, *, out: typing.Any = None) -
     """
     Row-wise softmax backward from the *output* P (c,) or (n, c): ``dZ = P * (dA - sum(dA * P, -1))``.
     """
-def softmax_cross_entropy(logits: typing.Any, labels: typing.Any, *, out: typing.Any = None) -> tuple:
+def softmax_cross_entropy(logits: typing.Any, labels: typing.Any, *, weight: typing.Any = None, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean softmax cross-entropy on logits (n, c) and its gradient, in one pass per row.
     
     labels: integer class indices (n,) of any integer dtype in [0, c), or probabilities (n, c) of the
     logits' dtype. Returns ``(loss: float, dlogits)`` with ``dlogits = (softmax * sum(t) - t) / n``.
+    weight (c,) and label_smoothing in [0, 1] as in ``torch.nn.CrossEntropyLoss`` (with labels the
+    mean is divided by the sum of the labels' weights); sample_weight (n,) >= 0: the loss is
+    ``sum(s_i l_i) / sum(s_i weight[y_i])`` (probabilities: ``/ sum(s_i)``), 0 when that is 0.
     """
 def softplus(Z: typing.Any, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, threshold: typing.SupportsFloat | typing.SupportsIndex = 20.0, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """

@@ -45,7 +45,16 @@ from .layers import (
     Softplus,
     Tanh,
 )
-from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
+from .losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    Loss,
+    MSELoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+)
 from .parameter import Parameter
 
 __all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "flatten", "plan"]
@@ -98,8 +107,14 @@ def _batchnorm_spec(layer: BatchNorm1d, off: Offset) -> tuple[Any, ...]:
 #: loss registry (``src/cpp/engine_losses.cpp``); raise ``NotFusable`` for unsupported options.
 LOSS_SPECS: dict[type, Callable[[Any], str | tuple[Any, ...]]] = {
     MSELoss: lambda loss: "mse",
-    CrossEntropyLoss: lambda loss: "cross_entropy",
-    BCEWithLogitsLoss: lambda loss: "bce_with_logits",
+    L1Loss: lambda loss: "l1",
+    HuberLoss: lambda loss: ("huber", loss.delta),
+    SmoothL1Loss: lambda loss: ("smooth_l1", loss.beta),
+    PoissonNLLLoss: lambda loss: ("poisson_nll", float(loss.log_input), float(loss.full), loss.eps),
+    CrossEntropyLoss: lambda loss: "cross_entropy" if loss.weight is None and not loss.label_smoothing else
+    ("cross_entropy", loss.label_smoothing, *([] if loss.weight is None else loss.weight.tolist())),
+    BCEWithLogitsLoss: lambda loss: "bce_with_logits" if loss.pos_weight is None else
+    ("bce_with_logits", *loss.pos_weight.tolist()),
 }
 
 
@@ -208,12 +223,16 @@ class FusedStep:
     def __init__(self, net: Any, loss: Loss, optimizer: Any, clip_norm: float | None,
                  grad_slots: int = 0) -> None:
         opt_kind = type(optimizer)
-        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW):
+        # LBFGS steps itself through closures: the engine gives it loss and gradients only
+        closure = opt_kind is optim.LBFGS
+        if opt_kind not in (optim.SGD, optim.Adam, optim.AdamW) and not closure:
             raise NotFusable(f"optimizer {opt_kind.__name__}")
         if type(loss) not in LOSS_SPECS:
             raise NotFusable(f"loss {loss!r}")
         params = net.parameters()
-        self.groups = self._split_groups(optimizer.param_groups, params)
+        if closure and [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in params]:
+            raise NotFusable("LBFGS does not hold exactly the net's parameters")
+        self.groups = [] if closure else self._split_groups(optimizer.param_groups, params)
         if any(g.group.get("maximize") for g in self.groups):
             raise NotFusable("maximize")
         if net.in_features is None:
@@ -224,8 +243,9 @@ class FusedStep:
         self.engine = _core.Engine(str(net.dtype), ops, loss_spec, net.in_features)
         self.engine.bind(self.data, self.grad)
         self.optimizer, self.params = optimizer, params
-        self.group = self.groups[0].group
-        self.counter = self.groups[0].counter  # the first group's step count (one group: all)
+        self.group = self.groups[0].group if self.groups else optimizer.param_groups[0]
+        # the first group's step count (one group: all)
+        self.counter = self.groups[0].counter if self.groups else np.zeros((), np.int64)
         self._adam = opt_kind is not optim.SGD
         for g in self.groups:
             self._adopt_state(g, opt_kind)

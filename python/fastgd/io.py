@@ -41,6 +41,12 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def _loss_config(loss: Any) -> dict[str, Any]:
+    """The loss's constructor arguments (``Loss.config()``), so ``load`` rebuilds the same loss."""
+    config = getattr(loss, "config", None)
+    return {k: _jsonable(v) for k, v in config().items()} if callable(config) else {}
+
+
 def save(net: Any, path: str | os.PathLike[str], optimizer: Any = None) -> None:
     """Write ``net`` (and ``optimizer``'s state) to ``path`` atomically.
 
@@ -57,6 +63,7 @@ def save(net: Any, path: str | os.PathLike[str], optimizer: Any = None) -> None:
         "params": [{"name": name, "shape": list(p.shape)} for name, p in net.named_parameters()],
         "sha256": _digest([p.data for p in params]),
         "loss": getattr(getattr(net, "loss", None), "name", None),
+        "loss_config": _loss_config(getattr(net, "loss", None)),
     }
     buffers = net.buffers()
     if buffers:
@@ -180,7 +187,7 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
         from .losses import get_loss
 
         try:
-            net.loss = get_loss(meta["loss"])
+            net.loss = get_loss(meta["loss"], **(meta.get("loss_config") or {}))
         except (TypeError, ValueError) as exc:
             raise _fail(path, f"bad loss: {exc}") from None
     if not with_optimizer:

@@ -8,6 +8,9 @@ these. Validation of hostile input lives in ``fastgd.ops``; these assume well-fo
 Conventions: samples in rows, ``X`` is ``(n, in)``, a dense weight ``W`` is ``(in, out)``.
 Every loss is a mean (over samples, or over all elements for MSE/BCE) and its gradient is the
 gradient of that mean. Losses are returned as Python floats; an empty batch has loss ``nan``.
+Every loss takes ``sample_weight`` (n,) >= 0 for the rows (first axis): then the loss is
+``Σ sᵢ ℓᵢ / Σ sᵢ``, ℓᵢ the mean over row i's outputs; a zero-weight row is left out (its
+gradient is 0) and ``Σ sᵢ = 0`` gives loss 0 and a zero gradient.
 Integer labels of any integer dtype are accepted; arrays keep their float dtype.
 """
 
@@ -47,6 +50,10 @@ __all__ = [
     "softmax_cross_entropy",
     "bce_with_logits",
     "mse",
+    "l1",
+    "huber",
+    "smooth_l1",
+    "poisson_nll",
     "mse_gradient",
     "sgd_step",
     "adam_step",
@@ -361,52 +368,168 @@ def softmax(Z, *, out=None):
     return _put(e / e.sum(axis=-1, keepdims=True), out)
 
 
-def softmax_cross_entropy(logits, labels, *, out=None):
-    """Mean softmax cross-entropy on logits (n, c) and its gradient.
+def _rows(a):
+    """``a`` as (n, k): rows along the first axis (a 0-d array is one row of one)."""
+    return a.reshape(1, 1) if a.ndim == 0 else a.reshape(len(a), -1)
+
+
+def _weighted(per_element, grad, sample_weight):
+    """Mean of ``per_element`` (any shape) and ``grad / N``, or with ``sample_weight`` (n,) the
+    row-weighted mean ``Σ sᵢ ℓᵢ / Σ sᵢ`` (ℓᵢ the mean of row i) and ``sᵢ·grad / (k·Σ s)``."""
+    if sample_weight is None:
+        N = per_element.size
+        return _mean_loss(per_element.sum(dtype=np.float64), N), grad / grad.dtype.type(max(N, 1))
+    rows = _rows(per_element)
+    n, k = rows.shape
+    if n == 0:
+        return math.nan, grad
+    s = sample_weight.astype(np.float64)
+    total_weight = s.sum() * k
+    if total_weight == 0:
+        return 0.0, np.zeros_like(grad)
+    keep = s > 0  # a zero weight drops the row, even an inf/NaN one
+    loss = float((s[keep] * rows[keep].sum(axis=1, dtype=np.float64)).sum() / total_weight)
+    scale = (s / total_weight).astype(grad.dtype).reshape((-1,) + (1,) * (grad.ndim - 1))
+    return loss, np.where(scale > 0, grad * scale, 0).astype(grad.dtype)
+
+
+def softmax_cross_entropy(logits, labels, *, weight=None, label_smoothing=0.0, sample_weight=None, out=None):
+    """Mean softmax cross-entropy on logits (n, c) and its gradient (``torch.nn.CrossEntropyLoss``).
 
     labels: integer class indices (n,) in [0, c), or target probabilities (n, c).
     ``loss = -(1/n) Σ_i Σ_j t_ij log p_ij`` with ``log p = z - logsumexp(z)``;
     ``dlogits = (p · Σ_j t_ij - t) / n`` (= ``(p - t)/n`` when each row of t sums to 1).
+    Class weights w (c,), smoothing ε and sample weights s (n,):
+    labels: ``ℓᵢ = (1-ε) w[yᵢ] (-log p[i, yᵢ]) + (ε/c) Σ_j w_j (-log p_ij)``,
+    ``loss = Σ sᵢ ℓᵢ / Σ sᵢ w[yᵢ]`` (torch's weighted mean, its smoothing term over the same sum);
+    probabilities: ``t' = (1-ε) t + ε/c``, ``ℓᵢ = -Σ_j w_j t'_ij log p_ij``, ``loss = Σ sᵢ ℓᵢ / Σ sᵢ``.
     Returns ``(loss, dlogits)``.
     """
     n, c = logits.shape
-    if labels.ndim == 1:
-        targets = np.zeros_like(logits)
-        targets[np.arange(n), labels] = 1
-    else:
-        targets = labels
+    dt = logits.dtype.type
     shifted = logits - logits.max(axis=1, keepdims=True) if c else logits
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    # 0·log p is 0 even where p underflows to 0 (log p = -inf).
-    loss = _mean_loss(-np.where(targets != 0, targets * log_p, 0).sum(dtype=np.float64), n)
     p = np.exp(log_p)
-    dlogits = (p * targets.sum(axis=1, keepdims=True) - targets) / logits.dtype.type(max(n, 1))
+    if weight is None and not label_smoothing and sample_weight is None:
+        targets = labels if labels.ndim == 2 else np.eye(c, dtype=logits.dtype)[labels]
+        # 0·log p is 0 even where p underflows to 0 (log p = -inf).
+        loss = _mean_loss(-np.where(targets != 0, targets * log_p, 0).sum(dtype=np.float64), n)
+        dlogits = (p * targets.sum(axis=1, keepdims=True) - targets) / dt(max(n, 1))
+        return loss, _put(dlogits, out)
+    if n == 0 or c == 0:
+        return (math.nan if n == 0 else 0.0), _put(np.zeros_like(logits), out)
+    w = np.ones(c, logits.dtype) if weight is None else weight
+    s = np.ones(n) if sample_weight is None else sample_weight.astype(np.float64)
+    eps = dt(label_smoothing)
+    if labels.ndim == 1:
+        onehot = np.eye(c, dtype=logits.dtype)[labels]
+        # u: what multiplies -log p; the gradient of Σ_j u_j (-log p_j) is p Σu - u.
+        u = (1 - eps) * w[labels][:, None] * onehot + eps / c * w
+        denominator = (s * w[labels]).sum(dtype=np.float64)
+    else:
+        u = w * ((1 - eps) * labels + eps / c)
+        denominator = s.sum()
+    if denominator == 0 and sample_weight is not None:
+        return 0.0, _put(np.zeros_like(logits), out)
+    keep = s > 0
+    per_row = -np.where(u != 0, u * log_p, 0).sum(axis=1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # all-zero class weights: torch's 0/0
+        loss = float((s[keep] * per_row[keep]).sum() / denominator)
+        scale = (s / denominator).astype(logits.dtype)[:, None]
+    dlogits = np.where(keep[:, None], (p * u.sum(axis=1, keepdims=True) - u) * scale, 0).astype(logits.dtype)
     return loss, _put(dlogits, out)
 
 
-def bce_with_logits(logits, targets, *, out=None):
+def bce_with_logits(logits, targets, *, pos_weight=None, sample_weight=None, out=None):
     """Mean binary cross-entropy on logits, stable for any |z|; shapes of logits and targets equal.
 
     ``loss = mean(max(z, 0) - z·t + log(1 + e^-|z|))``;  ``dlogits = (σ(z) - t) / N``.
-    Returns ``(loss, dlogits)``.
+    pos_weight pw (last axis or (1,), broadcast as in torch): with ``lw = 1 + (pw - 1)·t``, per element
+    ``(1 - t)·z + lw·log(1 + e^-z)`` and gradient ``lw·σ(z) - pw·t``.  Returns ``(loss, dlogits)``.
     """
     t = targets.astype(logits.dtype, copy=False)
-    N = logits.size
-    per_item = np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits)))
-    loss = _mean_loss(per_item.sum(dtype=np.float64), N)
-    dlogits = (sigmoid(logits) - t) / logits.dtype.type(max(N, 1))
+    softplus_neg = np.log1p(np.exp(-np.abs(logits))) + np.maximum(-logits, 0)  # log(1 + e^-z)
+    if pos_weight is None:
+        per_item = np.maximum(logits, 0) - logits * t + np.log1p(np.exp(-np.abs(logits)))
+        grad = sigmoid(logits) - t
+    else:
+        lw = 1 + (pos_weight - 1) * t
+        per_item = (1 - t) * logits + lw * softplus_neg
+        grad = lw * sigmoid(logits) - pos_weight * t
+    loss, dlogits = _weighted(per_item, grad, sample_weight)
     return loss, _put(dlogits, out)
 
 
-def mse(pred, target, *, out=None):
+def mse(pred, target, *, sample_weight=None, out=None):
     """Mean squared error over all elements and its gradient.
 
     ``loss = mean((pred - target)²)``;  ``dpred = 2 (pred - target) / N``.  Returns ``(loss, dpred)``.
     """
     r = pred - target
-    N = pred.size
-    loss = _mean_loss(np.square(r, dtype=np.float64).sum(), N)
-    return loss, _put(r * pred.dtype.type(2 / max(N, 1)), out)
+    if sample_weight is None:
+        N = pred.size
+        loss = _mean_loss(np.square(r, dtype=np.float64).sum(), N)
+        return loss, _put(r * pred.dtype.type(2 / max(N, 1)), out)
+    loss, dpred = _weighted(np.square(r, dtype=np.float64), 2 * r, sample_weight)
+    return loss, _put(dpred, out)
+
+
+def l1(pred, target, *, sample_weight=None, out=None):
+    """Mean absolute error (``torch.nn.L1Loss``): ``mean(|p - t|)``, ``dpred = sign(p - t) / N``
+    (0 where p - t is 0 or, as in torch, NaN)."""
+    r = pred - target
+    sign = np.where(r > 0, 1, np.where(r < 0, -1, 0)).astype(pred.dtype)
+    loss, dpred = _weighted(np.abs(r.astype(np.float64)), sign, sample_weight)
+    return loss, _put(dpred, out)
+
+
+def huber(pred, target, delta=1.0, *, sample_weight=None, out=None):
+    """Mean Huber loss (``torch.nn.HuberLoss``), r = p - t, δ > 0.
+
+    ``ℓ = ½r²`` where ``|r| < δ``, else ``δ(|r| - ½δ)``;  ``dpred = clip(r, -δ, δ) / N``.
+    """
+    r = pred - target
+    a = np.abs(r.astype(np.float64))
+    per_item = np.where(a < delta, 0.5 * a * a, delta * (a - 0.5 * delta))
+    grad = np.where(r < -delta, -delta, np.where(r > delta, delta, r)).astype(pred.dtype)
+    loss, dpred = _weighted(per_item, grad, sample_weight)
+    return loss, _put(dpred, out)
+
+
+def smooth_l1(pred, target, beta=1.0, *, sample_weight=None, out=None):
+    """Mean smooth L1 loss (``torch.nn.SmoothL1Loss``), r = p - t, β >= 0 (β = 0: L1).
+
+    ``ℓ = ½r²/β`` where ``|r| < β``, else ``|r| - ½β``;  ``dpred = clip(r/β, -1, 1) / N``.
+    """
+    if beta == 0:
+        return l1(pred, target, sample_weight=sample_weight, out=out)
+    r = pred - target
+    a = np.abs(r.astype(np.float64))
+    per_item = np.where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta)
+    grad = np.clip(r / pred.dtype.type(beta), -1, 1)
+    loss, dpred = _weighted(per_item, grad, sample_weight)
+    return loss, _put(dpred, out)
+
+
+def poisson_nll(pred, target, *, log_input=True, full=False, eps=1e-8, sample_weight=None, out=None):
+    """Mean Poisson negative log-likelihood (``torch.nn.PoissonNLLLoss``).
+
+    log_input: ``ℓ = e^p - t·p``, ``dpred = (e^p - t) / N``; else ``ℓ = p - t·log(p + eps)``,
+    ``dpred = (1 - t/(p + eps)) / N``. full adds Stirling's ``t·log t - t + ½·log(2πt)`` where t > 1.
+    """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # e^p = inf as in torch
+        if log_input:
+            e = np.exp(pred)
+            per_item, grad = (e - target * pred).astype(np.float64), e - target
+        else:
+            xe = pred + pred.dtype.type(eps)
+            per_item, grad = (pred - target * np.log(xe)).astype(np.float64), 1 - target / xe
+        if full:
+            t = target.astype(np.float64)
+            stirling = t * np.log(t) - t + 0.5 * np.log(2 * math.pi * t)
+            per_item = per_item + np.where(t > 1, stirling, 0)
+    loss, dpred = _weighted(per_item, grad.astype(pred.dtype), sample_weight)
+    return loss, _put(dpred, out)
 
 
 def mse_gradient(weights, features, targets, *, out=None):

@@ -195,8 +195,6 @@ class Trainer:
 
     def _fused_step(self) -> Any:
         """The ``FusedStep`` for this net/loss/optimizer, built on first use (False if none)."""
-        if self._fused is None and self.l2:  # TODO(engine merge): the fused L2 penalty
-            self._fused = False
         if self._fused is None:
             from .fused import FusedStep, NotFusable
 
@@ -206,7 +204,10 @@ class Trainer:
             except NotFusable:
                 self._fused = False
             else:
-                self.optimizer._state_hooks.append(self._on_optimizer_state)
+                if self.l2:
+                    self._fused.set_l2(self.l2)
+                if not self._closure:  # (LBFGS keeps its state itself, not in the engine)
+                    self.optimizer._state_hooks.append(self._on_optimizer_state)
         return self._fused
 
     def _on_optimizer_state(self, writing: bool) -> None:
@@ -266,8 +267,15 @@ class Trainer:
         """A step of an optimizer that re-evaluates the loss (``LBFGS``): each evaluation of
         the closure is one forward + loss + backward on the batch; returns the first loss."""
 
-        def closure() -> float:
-            return self._backprop(X, y, w)
+        if self.fused and self._fused_step():
+            fused = self._fused
+            self._last_output = None
+
+            def closure() -> float:  # one C++ forward + loss + backward into the flat grads
+                return float(fused.loss_and_grad(X, y, w))
+        else:
+            def closure() -> float:
+                return self._backprop(X, y, w)
 
         lbfgs: optim.LBFGS = self.optimizer  # type: ignore[assignment]
         return float(lbfgs.step(closure))

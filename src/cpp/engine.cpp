@@ -34,6 +34,7 @@ Engine<T>::Engine(const std::vector<UnitArgs>& ops, const UnitArgs& loss, int64_
     unbound_.emplace_back(op->buffers().size(), char(1));
     ops_.push_back(std::move(op));
   }
+  loss_->configure(w);
   outs_.resize(ops_.size());
   states_.resize(ops_.size());
   fast_mse_ = ops_.size() == 1 && loss_->is_mse() && ops_[0]->fuses_mse();

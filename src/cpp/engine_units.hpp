@@ -89,14 +89,16 @@ struct Targets {
 
 // A loss: loss() is the batch loss with dout its gradient; with weights Σ wᵢ ℓᵢ / Σ wᵢ (ℓᵢ the
 // loss of row i alone, a mean over its outputs where the loss is), dout row i = wᵢ ∂ℓᵢ / Σ wᵢ,
-// Σ w = 0 giving 0 and a zero gradient. A unit implements mean(); the weighted form is generic.
+// Σ w = 0 giving 0 and a zero gradient: the sample-weighted kernels of losses.hpp, which are the
+// unweighted ones, bit-identical, when y.weights is nullptr.
 template <typename T>
 class Loss {
  public:
   virtual ~Loss() = default;
-  double loss(const T* out, const Targets<T>& y, T* dout, int64_t n, int64_t c) const;
-  // The unweighted mean loss of n rows (y.weights ignored) and its gradient.
-  virtual double mean(const T* out, const Targets<T>& y, T* dout, int64_t n, int64_t c) const = 0;
+  // The output width c the loss will see; throws std::invalid_argument when its arguments do not
+  // fit (e.g. class weights of another length).
+  virtual void configure(int64_t /*c*/) {}
+  virtual double loss(const T* out, const Targets<T>& y, T* dout, int64_t n, int64_t c) const = 0;
   virtual bool is_mse() const { return false; }
 };
 

@@ -102,6 +102,225 @@ FASTGD_INLINE double mse_t(const T* p, const T* t, T* d, int64_t N) {
   return total / double(N);
 }
 
+// ---- Weighted and new losses. f(i, j, g) is element i's loss term (returned, any type that
+// converts to double) and writes its gradient dℓ/dp to g; j = i's column. f reads everything
+// of element i before d[i] is written, so d may alias the inputs.
+
+// The plain mean over N elements: d = g / N.
+template <typename T, typename F>
+FASTGD_INLINE double flat_mean_t(T* d, int64_t N, F f) {
+  const T inv_n = T(1.0 / double(N));
+  const double total = vm::lane_sum(N, [&](int64_t i) {
+    T g;
+    const double l = double(f(i, int64_t(0), g));
+    d[i] = g * inv_n;
+    return l;
+  });
+  return total / double(N);
+}
+
+// Σ sᵢ Σⱼ ℓᵢⱼ / (k·Σ sᵢ) over n rows of k (sᵢ = 1 when sw is null): d = sᵢ·g / (k·Σ s).
+template <typename T, typename F>
+FASTGD_INLINE double rows_mean_t(T* d, int64_t n, int64_t k, const T* sw, F f) {
+  const double S = sw ? vm::lane_sum(n, [&](int64_t i) { return sw[i]; }) : double(n);
+  if (S == 0) {  // every sample weighs 0: nothing to learn from
+    std::fill(d, d + n * k, T(0));
+    return 0.0;
+  }
+  const double inv = 1.0 / (S * double(k));
+  double total = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const int64_t off = r * k;
+    T* dr = d + off;
+    const double s = sw ? double(sw[r]) : 1.0;
+    if (s == 0) {  // dropped, even when its loss is inf/NaN
+      std::fill(dr, dr + k, T(0));
+      continue;
+    }
+    const T scale = T(s * inv);
+    total += s * vm::lane_sum(k, [&](int64_t j) {
+      T g;
+      const double l = double(f(off + j, j, g));
+      dr[j] = g * scale;
+      return l;
+    });
+  }
+  return total * inv;
+}
+
+// The flat mean without weights, rows_mean_t with them.
+template <typename T, typename F>
+FASTGD_INLINE double mean_t(T* d, int64_t n, int64_t k, const T* sw, F f) {
+  return sw ? rows_mean_t(d, n, k, sw, f) : flat_mean_t(d, n * k, f);
+}
+
+template <typename T>
+FASTGD_INLINE double mse_w_t(const T* p, const T* t, T* d, int64_t n, int64_t k, const T* sw) {
+  return rows_mean_t(d, n, k, sw, [&](int64_t i, int64_t, T& g) {
+    const double rd = double(p[i]) - double(t[i]);
+    g = T(2) * (p[i] - t[i]);
+    return rd * rd;
+  });
+}
+
+template <typename T>
+FASTGD_INLINE double l1_t(const T* p, const T* t, T* d, int64_t n, int64_t k, const T* sw) {
+  return mean_t(d, n, k, sw, [&](int64_t i, int64_t, T& g) {
+    const T r = p[i] - t[i];
+    const double a = std::fabs(double(p[i]) - double(t[i]));
+    g = r > T(0) ? T(1) : (r < T(0) ? T(-1) : T(0));  // sign, 0 at 0 and (as torch) for NaN
+    return a;
+  });
+}
+
+template <typename T>
+FASTGD_INLINE double huber_t(const T* p, const T* t, T* d, int64_t n, int64_t k, T delta, const T* sw) {
+  const double dd = double(delta);
+  return mean_t(d, n, k, sw, [&](int64_t i, int64_t, T& g) {
+    const T r = p[i] - t[i];
+    const double rd = double(p[i]) - double(t[i]), a = std::fabs(rd);
+    g = r < -delta ? -delta : (r > delta ? delta : r);  // NaN: r
+    return a < dd ? 0.5 * rd * rd : dd * (a - 0.5 * dd);
+  });
+}
+
+template <typename T>
+FASTGD_INLINE double smooth_l1_t(const T* p, const T* t, T* d, int64_t n, int64_t k, T beta, const T* sw) {
+  const double bd = double(beta);
+  const T inv_beta = T(1) / beta;
+  return mean_t(d, n, k, sw, [&](int64_t i, int64_t, T& g) {
+    const T r = p[i] - t[i];
+    const double rd = double(p[i]) - double(t[i]), a = std::fabs(rd);
+    g = r <= -beta ? T(-1) : (r >= beta ? T(1) : r * inv_beta);  // NaN: r·(1/β)
+    return a < bd ? 0.5 * rd * rd / bd : a - 0.5 * bd;
+  });
+}
+
+// t·log t − t + ½·log(2πt) for t > 1, else 0 (torch's Stirling term of log(t!)).
+template <typename T>
+FASTGD_INLINE double stirling(T t) {
+  constexpr double two_pi = 6.283185307179586;
+  const double td = double(t);
+  return t > T(1) ? td * std::log(td) - td + 0.5 * std::log(two_pi * td) : 0.0;
+}
+
+// The terms are computed in T, as torch does, so a float32 eˣ overflows where torch's does.
+template <typename T>
+FASTGD_INLINE double poisson_t(const T* p, const T* t, T* d, int64_t n, int64_t k, bool log_input, bool full,
+                               T eps, const T* sw) {
+  if (log_input)
+    return mean_t(d, n, k, sw, [&](int64_t i, int64_t, T& g) {
+      const T x = p[i], ti = t[i], e = vm::exp(x);
+      g = e - ti;
+      return double(e - ti * x) + (full ? stirling(ti) : 0.0);
+    });
+  return mean_t(d, n, k, sw, [&](int64_t i, int64_t, T& g) {
+    const T x = p[i], ti = t[i], xe = x + eps;
+    g = T(1) - ti / xe;
+    return double(x - ti * T(std::log(xe))) + (full ? stirling(ti) : 0.0);
+  });
+}
+
+template <typename T>
+FASTGD_INLINE double bce_w_t(const T* z, const T* t, T* d, int64_t n, int64_t k, const T* pw, const T* sw) {
+  auto f = [&](int64_t i, int64_t j, T& g) {
+    const T zi = z[i], ti = t[i];
+    const T e = vm::exp(-std::fabs(zi));
+    const T s = T(1) / (T(1) + e);
+    const T sig = zi >= T(0) ? s : e * s;
+    const T softplus_neg = vm::log1p_unit(e) + (zi < T(0) ? -zi : T(0));  // log(1 + e^−z)
+    if (!pw) {
+      g = sig - ti;
+      return (zi > T(0) ? zi : T(0)) - zi * ti + vm::log1p_unit(e);
+    }
+    const T lw = T(1) + (pw[j] - T(1)) * ti;
+    g = lw * sig - pw[j] * ti;
+    return (T(1) - ti) * zi + lw * softplus_neg;
+  };
+  // pos_weight needs the column: rows unless there is one column.
+  return sw || (pw && k > 1) ? rows_mean_t(d, n, k, sw, f) : flat_mean_t(d, n * k, f);
+}
+
+// Softmax CE with labels, class weights cw, smoothing ε and sample weights, one pass per row:
+// d holds exp(z − m), then becomes (s/D)·[p·((1−ε)·w_y + ε·W/c) − (1−ε)·w_y·onehot − ε/c·w].
+template <typename T>
+FASTGD_INLINE double sce_labels_w_t(const T* L, const int64_t* y, T* D, int64_t n, int64_t c, const T* cw,
+                                    T smoothing, const T* sw) {
+  double den = 0;  // Σ sᵢ·cw[yᵢ]
+  for (int64_t i = 0; i < n; ++i) den += (sw ? double(sw[i]) : 1.0) * (cw ? double(cw[y[i]]) : 1.0);
+  if (den == 0 && sw) {
+    std::fill(D, D + n * c, T(0));
+    return 0.0;
+  }
+  const double inv = 1.0 / den;  // without sample weights, all-zero class weights: torch's 0/0
+  const double W = cw ? vm::lane_sum(c, [&](int64_t j) { return cw[j]; }) : double(c);
+  const double a = 1.0 - double(smoothing), b = double(smoothing) / double(c);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* z = L + i * c;
+    T* d = D + i * c;
+    const double s = sw ? double(sw[i]) : 1.0;
+    if (s == 0) {
+      std::fill(d, d + c, T(0));
+      continue;
+    }
+    const T m = vm::lane_max(z, c);
+    const double wy = cw ? double(cw[y[i]]) : 1.0;
+    // read z before d (which may alias z) is written
+    const double zy = double(z[y[i]] - m);
+    const double wz = b == 0 ? 0.0 : vm::lane_sum(c, [&](int64_t j) { return (cw ? cw[j] : T(1)) * (z[j] - m); });
+    const double sx = exp_shifted(z, m, d, c), lse = std::log(sx);
+    total += s * (a * wy * (lse - zy) + b * (W * lse - wz));
+    const double scale = s * inv;
+    const T cp = T((a * wy + b * W) / sx * scale), cb = T(b * scale);
+    if (b == 0) {
+      for (int64_t j = 0; j < c; ++j) d[j] *= cp;
+    } else {
+      for (int64_t j = 0; j < c; ++j) d[j] = d[j] * cp - cb * (cw ? cw[j] : T(1));
+    }
+    d[y[i]] -= T(a * wy * scale);
+  }
+  return total * inv;
+}
+
+// Probability targets: u = cw·((1−ε)·t + ε/c); ℓ = Σu·lse − Σ u·(z − m) (0·log 0 as 0);
+// d = (s/S)·(p·Σu − u).
+template <typename T>
+FASTGD_INLINE double sce_probs_w_t(const T* L, const T* t, T* D, int64_t n, int64_t c, const T* cw,
+                                   T smoothing, const T* sw) {
+  const double S = sw ? vm::lane_sum(n, [&](int64_t i) { return sw[i]; }) : double(n);
+  if (S == 0) {
+    std::fill(D, D + n * c, T(0));
+    return 0.0;
+  }
+  const double inv = 1.0 / S;
+  const T a = T(1) - smoothing, b = smoothing / T(c);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* z = L + i * c;
+    const T* ti = t + i * c;
+    T* d = D + i * c;
+    const double s = sw ? double(sw[i]) : 1.0;
+    if (s == 0) {
+      std::fill(d, d + c, T(0));
+      continue;
+    }
+    auto u = [&](int64_t j) { return (cw ? cw[j] : T(1)) * (a * ti[j] + b); };
+    const T m = vm::lane_max(z, c);
+    const double usum = vm::lane_sum(c, u);
+    const double uz = vm::lane_sum(c, [&](int64_t j) {
+      const T uj = u(j), zj = z[j] - m;
+      return uj != T(0) ? uj * zj : T(0);
+    });
+    const double sx = exp_shifted(z, m, d, c);
+    total += s * (usum * std::log(sx) - uz);
+    const double scale = s * inv;
+    const T cp = T(usum / sx * scale), cu = T(scale);
+    for (int64_t j = 0; j < c; ++j) d[j] = d[j] * cp - u(j) * cu;
+  }
+  return total * inv;
+}
+
 // One pass over rows [0, n) of X for the linear model x·w + w0: residuals r_i = x_i·w + w0 − y_i,
 // adds Σr to a[0] and Σ r·x to a[1..d], returns Σr². Sums are kept in double (float32 stays
 // accurate at 1e6 rows).
@@ -167,6 +386,36 @@ FASTGD_INLINE double linreg_rows_t(const T* w, T w0, const T* X, const T* y, dou
   }                                                                                             \
   FASTGD_CLONES double bce_(const T* z, const T* t, T* d, int64_t N) { return bce_t(z, t, d, N); } \
   FASTGD_CLONES double mse_(const T* p, const T* t, T* d, int64_t N) { return mse_t(p, t, d, N); } \
+  FASTGD_CLONES double sce_labels_w_(const T* L, const int64_t* y, T* D, int64_t n, int64_t c, const T* cw, \
+                                     T eps, const T* sw) {                                          \
+    return sce_labels_w_t(L, y, D, n, c, cw, eps, sw);                                          \
+  }                                                                                             \
+  FASTGD_CLONES double sce_probs_w_(const T* L, const T* t, T* D, int64_t n, int64_t c, const T* cw,  \
+                                    T eps, const T* sw) {                                           \
+    return sce_probs_w_t(L, t, D, n, c, cw, eps, sw);                                           \
+  }                                                                                             \
+  FASTGD_CLONES double bce_w_(const T* z, const T* t, T* d, int64_t n, int64_t k, const T* pw,      \
+                              const T* sw) {                                                    \
+    return bce_w_t(z, t, d, n, k, pw, sw);                                                      \
+  }                                                                                             \
+  FASTGD_CLONES double mse_w_(const T* p, const T* t, T* d, int64_t n, int64_t k, const T* sw) {   \
+    return mse_w_t(p, t, d, n, k, sw);                                                          \
+  }                                                                                             \
+  FASTGD_CLONES double l1_(const T* p, const T* t, T* d, int64_t n, int64_t k, const T* sw) {      \
+    return l1_t(p, t, d, n, k, sw);                                                             \
+  }                                                                                             \
+  FASTGD_CLONES double huber_(const T* p, const T* t, T* d, int64_t n, int64_t k, T delta,         \
+                              const T* sw) {                                                    \
+    return huber_t(p, t, d, n, k, delta, sw);                                                   \
+  }                                                                                             \
+  FASTGD_CLONES double smooth_l1_(const T* p, const T* t, T* d, int64_t n, int64_t k, T beta,      \
+                                  const T* sw) {                                                \
+    return smooth_l1_t(p, t, d, n, k, beta, sw);                                                \
+  }                                                                                             \
+  FASTGD_CLONES double poisson_(const T* p, const T* t, T* d, int64_t n, int64_t k, bool log_input, \
+                                bool full, T eps, const T* sw) {                                \
+    return poisson_t(p, t, d, n, k, log_input, full, eps, sw);                                  \
+  }                                                                                             \
   FASTGD_CLONES double linreg_rows_(const T* w, T w0, const T* X, const T* y, double* a,         \
                                     int64_t n, int64_t d) {                                     \
     return linreg_rows_t(w, w0, X, y, a, n, d);                                                 \
@@ -244,6 +493,47 @@ double linreg_pass(const T* w, T w0, const T* X, const T* y, T* gw, T* gb, int64
   }                                                                                         \
   template <> double mse<T>(const T* p, const T* t, T* d, int64_t N) {                       \
     return N ? mse_(p, t, d, N) : kNaN;                                                     \
+  }                                                                                         \
+  template <>                                                                               \
+  double softmax_cross_entropy<T>(const T* L, const int64_t* y, T* D, int64_t n, int64_t c, const T* cw, \
+                                  T eps, const T* sw) {                                     \
+    if (!cw && eps == T(0) && !sw) return softmax_cross_entropy<T>(L, y, D, n, c);          \
+    return n ? sce_labels_w_(L, y, D, n, c, cw, eps, sw) : kNaN;                            \
+  }                                                                                         \
+  template <>                                                                               \
+  double softmax_cross_entropy_probs<T>(const T* L, const T* t, T* D, int64_t n, int64_t c,  \
+                                        const T* cw, T eps, const T* sw) {                  \
+    if (!cw && eps == T(0) && !sw) return softmax_cross_entropy_probs<T>(L, t, D, n, c);    \
+    if (n == 0) return kNaN;                                                                \
+    if (c == 0) return 0.0;                                                                 \
+    return sce_probs_w_(L, t, D, n, c, cw, eps, sw);                                        \
+  }                                                                                         \
+  template <>                                                                               \
+  double bce_with_logits<T>(const T* z, const T* t, T* d, int64_t n, int64_t k, const T* pw, \
+                            const T* sw) {                                                  \
+    if (!pw && !sw) return bce_with_logits<T>(z, t, d, n * k);                              \
+    return n ? bce_w_(z, t, d, n, k, pw, sw) : kNaN;                                        \
+  }                                                                                         \
+  template <> double mse<T>(const T* p, const T* t, T* d, int64_t n, int64_t k, const T* sw) { \
+    if (!sw) return mse<T>(p, t, d, n * k);                                                 \
+    return n ? mse_w_(p, t, d, n, k, sw) : kNaN;                                            \
+  }                                                                                         \
+  template <> double l1<T>(const T* p, const T* t, T* d, int64_t n, int64_t k, const T* sw) { \
+    return n && k ? l1_(p, t, d, n, k, sw) : kNaN;                                          \
+  }                                                                                         \
+  template <>                                                                               \
+  double huber<T>(const T* p, const T* t, T* d, int64_t n, int64_t k, T delta, const T* sw) { \
+    return n && k ? huber_(p, t, d, n, k, delta, sw) : kNaN;                                \
+  }                                                                                         \
+  template <>                                                                               \
+  double smooth_l1<T>(const T* p, const T* t, T* d, int64_t n, int64_t k, T beta, const T* sw) { \
+    if (beta == T(0)) return l1<T>(p, t, d, n, k, sw); /* torch: β = 0 is exactly L1 */     \
+    return n && k ? smooth_l1_(p, t, d, n, k, beta, sw) : kNaN;                             \
+  }                                                                                         \
+  template <>                                                                               \
+  double poisson_nll<T>(const T* p, const T* t, T* d, int64_t n, int64_t k, bool log_input, bool full, \
+                        T eps, const T* sw) {                                               \
+    return n && k ? poisson_(p, t, d, n, k, log_input, full, eps, sw) : kNaN;               \
   }                                                                                         \
   template <> void mse_gradient<T>(const T* w, const T* X, const T* y, T* g, int64_t n, int64_t d) { \
     linreg_pass(w + 1, w[0], X, y, g + 1, g, n, d);                                        \

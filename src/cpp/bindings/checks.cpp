@@ -1,5 +1,6 @@
 #include "pybind.hpp"
 
+#include <limits>
 #include <sstream>
 
 namespace fastgd::bind {
@@ -174,6 +175,29 @@ py::array_t<int64_t> class_labels(const py::array& labels, const char* fn, py::s
     }
   }
   return y;
+}
+
+py::object loss_weights(py::handle w, const char* fn, const char* arg, const py::array& like,
+                        const char* like_arg, py::ssize_t len, const std::string& expected) {
+  if (w.is_none()) return py::none();
+  py::array a = float_array(w, fn, arg);
+  same_dtype(fn, like_arg, like, arg, a);
+  if (a.ndim() != 1 || a.shape(0) != len)
+    value_error(std::string(fn) + ": " + arg + " must have shape " + expected + " to match " + like_arg + " " +
+                shape_str(like) + ", got shape " + shape_str(a));
+  a = c_contiguous(a);
+  const auto first_bad = [&](auto tag) -> std::pair<py::ssize_t, double> {
+    using T = decltype(tag);
+    const T* p = static_cast<const T*>(a.data());
+    for (py::ssize_t i = 0; i < len; ++i)
+      if (!(p[i] >= T(0) && p[i] <= std::numeric_limits<T>::max())) return {i, double(p[i])};  // NaN, < 0, inf
+    return {-1, 0.0};
+  };
+  const auto [i, v] = dtype_of(a) == DType::f32 ? first_bad(float{}) : first_bad(double{});
+  if (i >= 0)
+    value_error(std::string(fn) + ": " + arg + " must be finite and >= 0, got " +
+                py::str(py::float_(v)).cast<std::string>() + " at index " + std::to_string(i));
+  return std::move(a);
 }
 
 }  // namespace fastgd::bind

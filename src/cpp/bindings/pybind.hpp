@@ -68,6 +68,12 @@ void no_overlap(const char* fn, const char* arg, const py::array& out, const cha
 // Integer class labels as C-contiguous int64, checked to lie in [0, classes).
 py::array_t<int64_t> class_labels(const py::array& labels, const char* fn, py::ssize_t classes);
 
+// Optional weights of a loss (sample_weight, a class weight, pos_weight): None gives None, else
+// a 1-D float array of like's dtype with len entries (`expected` spells that length out, e.g.
+// "(n_samples,) = (3,)"), each finite and >= 0; returned C-contiguous and aligned.
+py::object loss_weights(py::handle w, const char* fn, const char* arg, const py::array& like,
+                        const char* like_arg, py::ssize_t len, const std::string& expected);
+
 // Call f with a float or double tag (f(float{}) / f(double{})) by dtype.
 template <typename F>
 decltype(auto) dispatch(DType dt, F&& f) {

@@ -344,7 +344,7 @@ class PyEngine {
   // The value checks of losses.py's check_targets: class probabilities finite and >= 0, BCE
   // targets in [0, 1] (NaN fails both). One pass over the targets, before any compute.
   void check_target_values(const char* fn, const py::array& y) const {
-    if (loss_ == "mse" || y.size() == 0) return;
+    if ((loss_ != "cross_entropy" && loss_ != "bce_with_logits") || y.size() == 0) return;  // regression
     const bool bce = loss_ == "bce_with_logits";
     bool ok = true;
     double lo = 0, hi = 0;
@@ -464,7 +464,9 @@ ops: list of (name, *numbers[, {buffer name: array}]), each name a unit of the o
 (src/cpp/engine_ops.cpp): ("linear", in, out, w_off, b_off) | ("relu",) | ("leaky_relu", slope)
 | ("sigmoid",) | ("tanh",) | ("identity",); offsets into the flat parameter buffer (b_off -1: no
 bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or (name, *numbers):
-"mse", "cross_entropy", "bce_with_logits".
+"mse", "l1", ("huber", delta), ("smooth_l1", beta), ("poisson_nll", log_input, full, eps),
+"cross_entropy" | ("cross_entropy", label_smoothing, *class_weights), "bce_with_logits" |
+("bce_with_logits", *pos_weight).
 )pbdoc")
       .def(py::init<const std::string&, const py::list&, py::handle, int64_t>(), "dtype"_a, "ops"_a,
            "loss"_a, "in_features"_a)
