@@ -515,6 +515,9 @@ class Net(Layer):
         for sub in new._nets():
             sub.dtype = dt
             sub._out_shape = None
+            for layer in sub.layers:
+                if not isinstance(layer, Net):
+                    layer.cast_buffers(dt)
         return new
 
     def _nets(self) -> Iterator[Net]:
