@@ -1,14 +1,30 @@
-"""fastgd.datasets: the bundled digits, and the IDX reader/writer and load_mnist against files
-written byte by byte with struct (independently of save_idx)."""
+"""fastgd.datasets: the bundled digits, the IDX reader/writer and load_mnist against files
+written byte by byte with struct (independently of save_idx), and the checked downloads of
+load_mnist/load_fashion_mnist against an HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import http.server
+import os
 import struct
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-from fastgd.datasets import load_digits, load_idx, load_mnist, save_idx
+from fastgd.datasets import (
+    DownloadError,
+    data_home,
+    load_digits,
+    load_fashion_mnist,
+    load_idx,
+    load_mnist,
+    save_idx,
+)
+from fastgd.datasets.download import fetch
 
 # (IDX type code, struct format of one big-endian element, NumPy dtype, sample values)
 TYPES = [
@@ -312,3 +328,189 @@ def test_load_mnist_bad_arguments(tmp_path, kwargs, message):
     write_mnist(tmp_path, "train", 2)
     with pytest.raises(ValueError, match=message):
         load_mnist(tmp_path, **kwargs)
+
+
+# ---------------------------------------------------------------------- downloads (a local HTTP server)
+#
+# Every download test talks to an http.server on 127.0.0.1 that the test starts; the mirror list
+# and checksums are overridden, so nothing leaves the machine.
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+    def do_GET(self):
+        server = self.server
+        server.requests.append(self.path)
+        mode, body = server.routes.get(self.path, ("404", b""))
+        if mode == "404":
+            self.send_error(404, "Not Found")
+            return
+        if mode == "slow":
+            time.sleep(server.slow_seconds)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if mode == "truncated":  # announce all, send half, hang up
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        if mode == "corrupt":  # same length, one byte changed
+            body = body[:-1] + bytes([body[-1] ^ 0xFF])
+        self.wfile.write(body)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads, block_on_close = True, False
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gave up on a slow answer: the broken pipe is expected
+
+
+@pytest.fixture
+def server():
+    """A loopback HTTP server: ``server.routes[path] = (mode, body)``; ``server.url(prefix)``."""
+    srv = _Server(("127.0.0.1", 0), _Handler)
+    srv.routes, srv.requests, srv.slow_seconds = {}, [], 2.0
+    srv.url = lambda prefix: f"http://127.0.0.1:{srv.server_address[1]}/{prefix}/"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def fake_set(n=6, seed=0):
+    """The four gzip IDX files of a small MNIST-like set: {name: bytes}, and the arrays."""
+    rng = np.random.default_rng(seed)
+    files, arrays = {}, {}
+    for prefix, count in (("train", n), ("t10k", n // 2)):
+        images = rng.integers(0, 256, size=(count, 4, 4), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=count, dtype=np.uint8)
+        for what, code, arr in (("images", "idx3", images), ("labels", "idx1", labels)):
+            name = f"{prefix}-{what}-{code}-ubyte.gz"
+            files[name] = gzip.compress(idx_bytes(0x08, arr.shape, "B", arr.ravel().tolist()), mtime=0)
+        arrays[prefix] = (images, labels)
+    return files, arrays
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def serve(srv, prefix, files, mode="ok"):
+    for name, data in files.items():
+        srv.routes[f"/{prefix}/{name}"] = (mode, data)
+
+
+def test_download_verifies_writes_and_then_reads_the_cache(server, tmp_path):
+    files, arrays = fake_set()
+    serve(server, "good", files)
+    sums = {name: sha(data) for name, data in files.items()}
+    X, y = load_mnist(tmp_path / "mnist", download=True, mirrors=[server.url("good")], checksums=sums,
+                      progress=False)
+    images, labels = arrays["train"]
+    np.testing.assert_array_equal(X, images.reshape(len(images), -1).astype(np.float32) / 255)
+    np.testing.assert_array_equal(y, labels.astype(np.int64))
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == [
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]  # only the kind asked for, no temp files
+    assert (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").read_bytes() == files["train-images-idx3-ubyte.gz"]
+    count = len(server.requests)
+    X2, _ = load_mnist(tmp_path / "mnist", download=True, mirrors=[server.url("good")], checksums=sums)
+    assert len(server.requests) == count  # read from disk, not downloaded again
+    np.testing.assert_array_equal(X2, X)
+    Xt, yt = load_mnist(tmp_path / "mnist", kind="test", download=True, mirrors=[server.url("good")],
+                        checksums=sums, progress=True, flatten=False, normalize=False)
+    np.testing.assert_array_equal(Xt, arrays["t10k"][0])
+    np.testing.assert_array_equal(yt, arrays["t10k"][1])
+
+
+def test_bad_mirrors_are_skipped_until_a_good_one(server, tmp_path):
+    files, arrays = fake_set(seed=1)
+    for mode in ("404", "corrupt", "truncated", "slow"):
+        serve(server, mode, files, mode)
+    serve(server, "good", files)
+    server.slow_seconds = 1.0
+    mirrors = [server.url(m) for m in ("404", "corrupt", "truncated", "slow", "good")]
+    X, y = load_fashion_mnist(tmp_path, download=True, mirrors=mirrors, timeout=0.3, progress=False,
+                              checksums={name: sha(data) for name, data in files.items()})
+    np.testing.assert_array_equal(y, arrays["train"][1].astype(np.int64))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+
+
+def test_every_mirror_failing_is_a_clear_error_and_leaves_no_file(server, tmp_path):
+    files, _ = fake_set(seed=2)
+    for mode in ("404", "corrupt", "truncated", "slow"):
+        serve(server, mode, files, mode)
+    server.slow_seconds = 1.0
+    mirrors = [server.url(m) for m in ("404", "corrupt", "truncated", "slow")]
+    folder = tmp_path / "data"
+    with pytest.raises(DownloadError) as info:
+        load_mnist(folder, download=True, mirrors=mirrors, timeout=0.3, progress=False,
+                   checksums={name: sha(data) for name, data in files.items()})
+    message = str(info.value)
+    name = "train-images-idx3-ubyte.gz"
+    assert f"could not download {name}" in message
+    assert f"{mirrors[0]}{name}: HTTP 404" in message
+    assert f"{mirrors[1]}{name}: ValueError: SHA-256 mismatch" in message
+    assert f"{mirrors[2]}{name}: ValueError: truncated: " in message
+    assert f"{mirrors[3]}{name}: TimeoutError" in message
+    assert f"put it in {folder}" in message and "FASTGD_DATA" in message
+    assert list(folder.iterdir()) == []  # no half file, no temporary file
+
+
+def test_official_sizes_and_checksums_are_checked(server, tmp_path):
+    # The real file names served with fake content: the official size (and SHA-256) rejects them.
+    files, _ = fake_set(seed=3)
+    serve(server, "fake", files)
+    with pytest.raises(DownloadError, match=r"announces \d+ bytes, expected 9912422"):
+        load_mnist(tmp_path, download=True, mirrors=[server.url("fake")], progress=False)
+    with pytest.raises(DownloadError, match=r"announces \d+ bytes, expected 26421880"):
+        load_fashion_mnist(tmp_path, download=True, mirrors=[server.url("fake")], progress=False)
+    assert list(tmp_path.iterdir()) == []
+    # ... and a file of the right size but another checksum is refused by its SHA-256.
+    data = files["t10k-labels-idx1-ubyte.gz"]
+    server.routes["/fake/t10k-labels-idx1-ubyte.gz"] = ("ok", data)
+    with pytest.raises(DownloadError, match="SHA-256 mismatch: got " + sha(data)):
+        fetch("t10k-labels-idx1-ubyte.gz", tmp_path, [server.url("fake")],
+              "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", len(data), progress=False)
+
+
+def test_default_cache_folder_downloads_and_offline_message(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTGD_DATA", str(tmp_path / "cache"))
+    assert data_home() == tmp_path / "cache"
+    files, arrays = fake_set(seed=4)
+    with pytest.raises(FileNotFoundError, match=r"no mnist train files in .*cache/mnist: put "
+                                                r"train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz there"):
+        load_mnist(download=False)
+    serve(server, "m", files)
+    X, y = load_mnist(mirrors=[server.url("m")], checksums={n: sha(d) for n, d in files.items()}, progress=False)
+    assert (tmp_path / "cache" / "mnist" / "train-images-idx3-ubyte.gz").is_file()
+    np.testing.assert_array_equal(y, arrays["train"][1])
+    X2, _ = load_mnist(download=False)  # cached
+    np.testing.assert_array_equal(X2, X)
+    monkeypatch.delenv("FASTGD_DATA")
+    assert data_home() == Path(os.path.expanduser("~/.cache/fastgd"))
+
+
+def test_a_named_folder_is_only_read_unless_download_is_true(server, tmp_path):
+    files, _ = fake_set(seed=5)
+    serve(server, "m", files)
+    with pytest.raises(FileNotFoundError, match="no train images file"):
+        load_mnist(tmp_path, mirrors=[server.url("m")])
+    assert server.requests == []
+
+
+def test_download_arguments_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="mirrors must be http:// or https:// URLs, got 'file:///etc/'"):
+        fetch("x.gz", tmp_path, ["file:///etc/"], None)
+    with pytest.raises(ValueError, match="mirrors must be a non-empty list"):
+        fetch("x.gz", tmp_path, "http://127.0.0.1:9/", None)
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        fetch("x.gz", tmp_path, ["http://127.0.0.1:9/"], None, timeout=0)
+    with pytest.raises(ValueError, match="checksums has no SHA-256 for 'train-images-idx3-ubyte.gz'"):
+        load_mnist(tmp_path, download=True, mirrors=["http://127.0.0.1:9/"], checksums={})
+    with pytest.raises(ValueError, match="kind must be 'train' or 'test'"):
+        load_fashion_mnist(tmp_path, kind="val")

@@ -218,6 +218,7 @@ class Kernel:
     tol: Any = None             # (inputs, reference outputs) -> magnitude of each output's terms
     big_values: bool = True     # values up to 1e30 (False: products/sums that must not overflow)
     transcendental: bool = False  # vectorised exp/log/tanh: allow a few more ulps and subnormal slack
+    out_index: int | None = None  # of several outputs, the one ``out=`` is (None: every array output)
 
 
 def _abs(a):
@@ -237,6 +238,103 @@ def tol_sigmoid_backward(inputs, outputs):
 def tol_tanh_backward(inputs, outputs):
     A, dA = _abs(inputs["A"]), _abs(inputs["dA"])
     return [dA * (1 + A * A)]
+
+
+def tol_gelu(inputs, outputs):
+    return [_abs(inputs["Z"]) + _abs(outputs[0])]
+
+
+def tol_grad_times_input(inputs, outputs):
+    """Backwards whose terms are dA·O(1 + |z|) (GELU, SiLU)."""
+    Z, dA = _abs(inputs["Z"]), _abs(inputs["dA"])
+    return [dA * (1 + Z) * 4]
+
+
+def tol_elu(inputs, outputs):
+    return [_abs(outputs[0]) + abs(_num(inputs["alpha"]))]
+
+
+def tol_elu_backward(inputs, outputs):
+    return [_abs(inputs["dA"]) * (1 + abs(_num(inputs["alpha"])))]
+
+
+def tol_softplus(inputs, outputs):
+    b = abs(_num(inputs["beta"])) or 1.0
+    return [(_abs(inputs["Z"]) * b + 1) / b * 4]
+
+
+def tol_dA(inputs, outputs):
+    return [_abs(inputs["dA"]) * 4]
+
+
+def tol_softmax_backward(inputs, outputs):
+    P, dA = _abs(inputs["P"]), _abs(inputs["dA"])
+    c = np.shape(inputs["P"])[-1]
+    return [P * (dA + (P * dA).sum(axis=-1, keepdims=True)) * (c + 4)]
+
+
+def tol_dropout(inputs, outputs):
+    return [_abs(outputs[0]) * 2, None]  # (the mask is compared exactly)
+
+
+def tol_dropout_backward(inputs, outputs):
+    p = _num(inputs["p"])
+    return [_abs(inputs["dA"]) / max(1 - p, 1e-3) * 2 if 0 <= p < 1 else _abs(inputs["dA"])]
+
+
+def _moments(X, mean, var, eps, axis):
+    """|X|, |mean| and invstd broadcast along ``axis`` (the statistics' axis), NaN-free."""
+    eps = abs(_num(eps)) if isinstance(eps, int | float) else 0.0
+    with np.errstate(all="ignore"):
+        inv = np.nan_to_num(1 / np.sqrt(_abs(var) + eps), posinf=0.0)
+    return _abs(X), np.expand_dims(_abs(mean), axis), np.expand_dims(inv, axis)
+
+
+def _norm_forward_tol(inputs, outputs, axis):
+    X, w, b = inputs["X"], inputs["weight"], inputs["bias"]
+    size = max(X.shape[axis], 1) + 4
+    ax, am, inv = _moments(X, outputs[1], outputs[2], inputs["eps"], axis)
+    w = 1.0 if w is None else _abs(w)
+    b = 0.0 if b is None else _abs(b)
+    y = (ax + am) * inv * w * size + b
+    return [y, _abs(outputs[1]) + (ax.mean(axis=axis) if ax.size else 0) * size,
+            ((ax + am) ** 2).mean(axis=axis) * size if ax.size else _abs(outputs[2])]
+
+
+def tol_batchnorm_forward(inputs, outputs):
+    return _norm_forward_tol(inputs, outputs, 0)
+
+
+def tol_layernorm_forward(inputs, outputs):
+    return _norm_forward_tol(inputs, outputs, 1)
+
+
+def _norm_backward_tol(inputs, outputs, axis):
+    X, w, dY = inputs["X"], inputs["weight"], _abs(inputs["dY"])
+    ax, am, inv = _moments(X, inputs["mean"], inputs["var"], inputs["eps"], axis)
+    xh = (ax + am) * inv
+    size = X.shape[axis] + 4
+    sg, sgx = dY.sum(axis=0), (dY * xh).sum(axis=0)
+    w = np.ones(X.shape[1]) if w is None else _abs(w)
+    if axis == 0:  # batch norm: the column sums enter dX
+        dX = w * inv * (dY + (sg + xh * sgx) / max(X.shape[0], 1)) * size
+    else:  # layer norm: the row means of dY·w and dY·w·x̂
+        g = dY * w
+        c = max(X.shape[1], 1)
+        dX = inv * (g + (g.sum(axis=1, keepdims=True) + xh * (g * xh).sum(axis=1, keepdims=True)) / c) * size
+    return [dX, sgx * (X.shape[0] + 4), sg * (X.shape[0] + 4)]
+
+
+def tol_batchnorm_backward(inputs, outputs):
+    return _norm_backward_tol(inputs, outputs, 0)
+
+
+def tol_layernorm_backward(inputs, outputs):
+    return _norm_backward_tol(inputs, outputs, 1)
+
+
+def _num(x):
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else 1.0
 
 
 def tol_softmax(inputs, outputs):
@@ -423,6 +521,17 @@ UNIT = st.one_of(st.just(0.0), st.floats(1e-6, 0.999))
 STEPS = st.one_of(st.integers(1, 10**4), st.sampled_from([0, -3, 1.5, 2**40]))
 SLOPE = st.one_of(st.floats(-2, 2), st.sampled_from([0.01, 0.0, math.nan, math.inf, -math.inf, "x", None]))
 
+APPROXIMATE = st.sampled_from(["none", "tanh", "tanh", "none", "exact", None, 1])
+# a real hyper-parameter: mostly ordinary values, sometimes nan/inf or not a number at all
+ALPHA = st.one_of(st.floats(-2, 2), st.sampled_from([1.0, math.nan, math.inf, "x", None]))
+BETA = st.one_of(st.floats(0.1, 3), st.floats(-3, -0.1), st.sampled_from([1.0, 0.0, math.nan, -math.inf, "x"]))
+THRESHOLD = st.one_of(st.floats(-5, 30), st.sampled_from([20.0, math.nan, math.inf, None]))
+
+PROBABILITY = st.one_of(st.floats(0, 0.99), st.sampled_from([0.0, 0.5, 1.0, -0.1, math.nan, "x"]))
+SEED = st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, -1, 2**64, 1.5, None, True]))
+COUNTER = st.one_of(st.integers(0, 2**63 - 1), st.sampled_from([0, -1, 2**63, "x"]))
+EPS = st.one_of(st.floats(1e-8, 1.0), st.sampled_from([1e-5, 1e-5, 0.0, -1.0, math.nan, math.inf, "x"]))
+
 KERNELS: dict[str, Kernel] = {
     "relu": Kernel((Arg("Z"),), inplace=("Z",), tol=tol_same),
     "relu_backward": Kernel((Arg("Z"), Arg("dA")), inplace=("Z", "dA"), tol=tol_same),
@@ -435,6 +544,45 @@ KERNELS: dict[str, Kernel] = {
     "tanh_backward": Kernel((Arg("A"), Arg("dA")), inplace=("A", "dA"), tol=tol_tanh_backward),
     "softmax": Kernel((Arg("Z", (("n", "c"), ("c",))),), out="Z", inplace=("Z",), tol=tol_softmax,
                       transcendental=True),
+    "softmax_backward": Kernel((Arg("P", (("n", "c"), ("c",)), nonneg=True), Arg("dA", (("n", "c"), ("c",)))),
+                               out="P", inplace=("P", "dA"), tol=tol_softmax_backward, big_values=False),
+    "gelu": Kernel((Arg("Z"),), inplace=("Z",), scalars={"approximate": APPROXIMATE}, tol=tol_gelu,
+                   transcendental=True),
+    "gelu_backward": Kernel((Arg("Z"), Arg("dA")), inplace=("Z", "dA"), scalars={"approximate": APPROXIMATE},
+                            tol=tol_grad_times_input, transcendental=True),
+    "silu": Kernel((Arg("Z"),), inplace=("Z",), tol=tol_gelu, transcendental=True),
+    "silu_backward": Kernel((Arg("Z"), Arg("dA")), inplace=("Z", "dA"), tol=tol_grad_times_input,
+                            transcendental=True),
+    "elu": Kernel((Arg("Z"),), inplace=("Z",), scalars={"alpha": ALPHA}, tol=tol_elu, transcendental=True),
+    "elu_backward": Kernel((Arg("Z"), Arg("dA")), inplace=("Z", "dA"), scalars={"alpha": ALPHA},
+                           tol=tol_elu_backward, transcendental=True),
+    "softplus": Kernel((Arg("Z"),), inplace=("Z",), scalars={"beta": BETA, "threshold": THRESHOLD},
+                       tol=tol_softplus, transcendental=True),
+    "softplus_backward": Kernel((Arg("Z"), Arg("dA")), inplace=("Z", "dA"),
+                                scalars={"beta": BETA, "threshold": THRESHOLD}, tol=tol_dA, transcendental=True),
+    "dropout": Kernel((Arg("X"),), inplace=("X",), scalars={"p": PROBABILITY, "seed": SEED, "counter": COUNTER},
+                      out_index=0, tol=tol_dropout),
+    "dropout_backward": Kernel((Arg("mask", role="mask"), Arg("dA")), inplace=("dA",), scalars={"p": PROBABILITY},
+                               tol=tol_dropout_backward),
+    "batchnorm_forward": Kernel(
+        (Arg("X", (("n", "c"),)), Arg("weight", (("c",),), optional=True), Arg("bias", (("c",),), optional=True),
+         Arg("running_mean", (("c",),), optional=True), Arg("running_var", (("c",),), optional=True, nonneg=True)),
+        out=("n", "c"), inplace=("X",), scalars={"eps": EPS}, out_index=0, tol=tol_batchnorm_forward,
+        big_values=False, transcendental=True),  # (sqrt and division: the slack of the transcendentals)
+    "batchnorm_backward": Kernel(
+        (Arg("X", (("n", "c"),)), Arg("weight", (("c",),), optional=True), Arg("mean", (("c",),)),
+         Arg("var", (("c",),), nonneg=True), Arg("dY", (("n", "c"),))),
+        out=("n", "c"), scalars={"eps": EPS, "batch_stats": st.booleans()}, out_index=0, tol=tol_batchnorm_backward,
+        big_values=False, transcendental=True),
+    "layernorm_forward": Kernel(
+        (Arg("X", (("n", "c"),)), Arg("weight", (("c",),), optional=True), Arg("bias", (("c",),), optional=True)),
+        out=("n", "c"), inplace=("X",), scalars={"eps": EPS}, out_index=0, tol=tol_layernorm_forward,
+        big_values=False, transcendental=True),
+    "layernorm_backward": Kernel(
+        (Arg("X", (("n", "c"),)), Arg("weight", (("c",),), optional=True), Arg("mean", (("n",),)),
+         Arg("var", (("n",),), nonneg=True), Arg("dY", (("n", "c"),))),
+        out=("n", "c"), scalars={"eps": EPS}, out_index=0, tol=tol_layernorm_backward, big_values=False,
+        transcendental=True),
     "softmax_cross_entropy": Kernel(
         (Arg("logits", (("n", "c"),)), Arg("labels", (("n",), ("n", "c")), role="labels")),
         out=("n", "c"), inplace=("logits",), tol=tol_sce, transcendental=True),
@@ -563,6 +711,8 @@ def cases(draw, name):
             args[a.name] = labels.astype(draw(st.sampled_from(INTS)))
         elif a.role == "labels":  # probabilities: inf ones are nonsense, NaN ones must propagate
             args[a.name] = values(rng, shape, dtype, 1.0, special, nonneg=True, pool=[math.nan, 0.0])
+        elif a.role == "mask":
+            args[a.name] = rng.random(shape) < 0.5
         elif a.role == "targets01" and draw(st.booleans()):
             args[a.name] = rng.integers(0, 2, shape).astype(draw(st.sampled_from(INTS + [np.dtype(bool)])))
         else:
@@ -642,8 +792,8 @@ def cases(draw, name):
 
 
 def out_shape(case, template, dims, star):
-    if template == "Z":
-        z = arr(case.args["Z"])
+    if isinstance(template, str):  # the shape of that argument
+        z = arr(case.args[template])
         return z.shape if z is not None else star
     return template_shape(template, dims, star)
 
@@ -740,6 +890,37 @@ def oracle(case: Case) -> Verdict:
             v.errors.add(TypeError)
         elif math.isnan(sc["slope"]):
             v.errors.add(ValueError)
+    for key in ("alpha", "beta", "threshold"):  # finite real hyper-parameters (beta also non-zero)
+        if key in sc:
+            x = sc[key]
+            if not isinstance(x, float | int) or isinstance(x, bool):
+                v.errors.add(TypeError)
+            elif not math.isfinite(x) or (key == "beta" and x == 0):
+                v.errors.add(ValueError)
+    if "p" in sc:
+        x = sc["p"]
+        if not isinstance(x, float | int):
+            v.errors.add(TypeError)
+        elif not 0 <= x < 1:
+            v.errors.add(ValueError)
+    for key, bits in (("seed", 64), ("counter", 63)):
+        if key in sc:
+            x = sc[key]
+            if not isinstance(x, int) or isinstance(x, bool):
+                v.errors.add(TypeError)
+            elif not 0 <= x < 2**bits:
+                v.errors.add(ValueError)
+    if "eps" in sc:
+        x = sc["eps"]
+        if not isinstance(x, float | int) or isinstance(x, bool):
+            v.errors.add(TypeError)
+        elif not (math.isfinite(x) and x >= 0):
+            v.errors.add(ValueError)
+    if "approximate" in sc:
+        if not isinstance(sc["approximate"], str):
+            v.errors.add(TypeError)
+        elif sc["approximate"] not in ("none", "tanh"):
+            v.errors.add(ValueError)
     if "step" in sc:
         if not isinstance(sc["step"], int) or sc["step"] >= 2**63:
             v.errors.add(TypeError)
@@ -753,7 +934,7 @@ def oracle(case: Case) -> Verdict:
             if not a.optional or (case.name in MOMENTUM_KERNELS and a.name == "momentum_buffer"):
                 v.errors.add(ValueError if a.optional else TypeError)
             continue
-        if a.role in ("labels", "targets01", "state") and not isinstance(x, np.ndarray):
+        if a.role in ("labels", "targets01", "state", "mask") and not isinstance(x, np.ndarray):
             v.errors.add(TypeError)
             continue
         xa = arr(x)
@@ -766,6 +947,9 @@ def oracle(case: Case) -> Verdict:
                 v.errors.add(TypeError)
         elif a.role == "targets01" and xa.dtype.kind in "iub":
             pass
+        elif a.role == "mask":
+            if xa.dtype != np.bool_:
+                v.errors.add(TypeError)
         elif xa.dtype not in FLOATS:
             v.errors.add(TypeError)
             continue
@@ -807,6 +991,14 @@ def oracle(case: Case) -> Verdict:
                 break
         else:
             v.errors.add(ValueError)
+    if case.name == "batchnorm_forward":
+        if (case.args["running_mean"] is None) != (case.args["running_var"] is None):
+            v.errors.add(ValueError)
+        x = arrays.get("X")
+        if case.args["running_mean"] is None and (x is None or x.ndim != 2 or x.shape[0] < 2):
+            v.errors.add(ValueError)  # batch statistics of fewer than 2 rows
+    if case.name == "softmax_backward" and "P" in arrays and "dA" in arrays and arrays["P"].shape != arrays["dA"].shape:
+        v.errors.add(ValueError)
     labels = arrays.get("labels")
     if labels is not None and labels.ndim == 1 and labels.dtype.kind in "iu" and labels.size:
         c = dims.get("c", 0)
@@ -836,7 +1028,7 @@ def oracle(case: Case) -> Verdict:
                 continue
             if v.dtype is not None and o.dtype != v.dtype:
                 v.errors.add(TypeError)
-            shape = arrays["Z"].shape if template == "Z" and "Z" in arrays else \
+            shape = arrays[template].shape if isinstance(template, str) and template in arrays else \
                 template_shape(template, dims, star) if _bound(template, dims, star) else None
             if shape is not None and o.shape != shape:
                 v.errors.add(ValueError)
@@ -857,6 +1049,8 @@ def oracle(case: Case) -> Verdict:
 
 
 def _bound(template, dims, star):
+    if isinstance(template, str):
+        return False
     if template == ("*",):
         return star is not None
     return all(s == "d=1" or (s == "d+1" and "d" in dims) or s in dims for s in template)
@@ -950,6 +1144,8 @@ def compare(case, verdict, result, before, where):
     want_t = want if isinstance(want, tuple) else (want,)
     mags = quiet(k.tol, before | scalars, want_t)
     outs = case.out if isinstance(case.out, tuple) else (case.out,) * len(got_t)
+    if k.out_index is not None:
+        outs = tuple(case.out if i == k.out_index else None for i in range(len(got_t)))
     for i, (got, w, mag) in enumerate(zip(got_t, want_t, mags)):
         if w is None:
             assert got is None, f"{where}: output {i} should be None"
@@ -958,6 +1154,10 @@ def compare(case, verdict, result, before, where):
             assert type(got) is float, f"{where}: loss is {type(got).__name__}, not float"
             # a loss of float32 terms is exact to float32's range: 1e-90 and 0 are the same loss
             check_close(got, w, mag, dtype, f"{where}: loss", k.transcendental, floor=np.finfo(dtype).tiny)
+            continue
+        if isinstance(w, np.ndarray) and w.dtype == np.bool_:  # a dropout mask: the same bits
+            assert isinstance(got, np.ndarray) and got.dtype == np.bool_, f"{where}: mask is {got!r:.60}"
+            assert np.array_equal(got, w), f"{where}: output {i} (mask) differs from the reference"
             continue
         assert isinstance(got, np.ndarray) and got.dtype == dtype, f"{where}: output {i} is {got!r:.60}"
         o = outs[i] if case.has_out else None

@@ -112,6 +112,26 @@ CASES = {
     "radam-unaligned": (lambda: ops.radam_step(a(3), a(3), a(3), _unaligned(a(3)), step=1), ValueError, r"radam_step: exp_avg_sq is not aligned"),
     "radam-mixed": (lambda: ops.radam_step(a(3, dtype=f32), a(3, dtype=f32), a(3, dtype=f32), a(3), step=1), TypeError, r"param float32 and exp_avg_sq float64"),
     "leaky-nan-slope": (lambda: ops.leaky_relu(a(3), float("nan")), ValueError, r"slope must be a number"),
+    # activations, dropout, normalisation
+    "gelu-list": (lambda: ops.gelu([1.0]), TypeError, r"gelu: Z .*list"),
+    "gelu-approx": (lambda: ops.gelu(a(3), "fast"), ValueError, r"gelu: approximate must be 'none' or 'tanh', got 'fast'"),
+    "silu_bw-mixed": (lambda: ops.silu_backward(a(3, dtype=f32), a(3)), TypeError, r"Z float32 and dA float64"),
+    "elu-nan-alpha": (lambda: ops.elu(a(3), float("nan")), ValueError, r"elu: alpha must be a finite number"),
+    "softplus-beta0": (lambda: ops.softplus(a(3), 0.0), ValueError, r"softplus: beta must be non-zero"),
+    "softmax_bw-shape": (lambda: ops.softmax_backward(a(2, 3), a(2, 4)), ValueError, r"dA must have the shape of P \(2, 3\)"),
+    "dropout-p1": (lambda: ops.dropout(a(3), 1.0, 0, 0), ValueError, r"dropout: p must be a probability in \[0, 1\)"),
+    "dropout-seed-neg": (lambda: ops.dropout(a(3), 0.5, -1, 0), ValueError, r"dropout: seed must be an int in \[0, 2\*\*64\)"),
+    "dropout-seed-float": (lambda: ops.dropout(a(3), 0.5, 0.5, 0), TypeError, r"dropout: seed must be an int"),
+    "dropout_bw-mask-dtype": (lambda: ops.dropout_backward(a(3), a(3), 0.5), TypeError, r"mask must be a bool array"),
+    "dropout_bw-mask-shape": (lambda: ops.dropout_backward(np.ones(2, bool), a(3), 0.5), ValueError, r"mask must have the shape of dA \(3,\)"),
+    "bn-1-sample": (lambda: ops.batchnorm_forward(a(1, 3)), ValueError, r"batchnorm_forward: batch statistics need more than 1 value"),
+    "bn-weight-shape": (lambda: ops.batchnorm_forward(a(4, 3), a(4)), ValueError, r"weight must have shape \(num_features,\) = \(3,\)"),
+    "bn-running-half": (lambda: ops.batchnorm_forward(a(4, 3), None, None, None, a(3)), ValueError, r"running_mean and running_var must be given together"),
+    "bn-mixed": (lambda: ops.batchnorm_forward(a(4, 3), a(3, dtype=f32)), TypeError, r"X float64 and weight float32"),
+    "bn_bw-dY": (lambda: ops.batchnorm_backward(a(4, 3), None, a(3), a(3), a(4, 2)), ValueError, r"dY must have the shape of X \(4, 3\)"),
+    "ln-1d": (lambda: ops.layernorm_forward(a(3)), ValueError, r"layernorm_forward: X must be 2-D"),
+    "ln_bw-var": (lambda: ops.layernorm_backward(a(4, 3), None, a(4), a(3), a(4, 3)), ValueError, r"var must have shape \(n_samples,\) = \(4,\)"),
+    "ln-eps": (lambda: ops.layernorm_forward(a(4, 3), eps=-1e-5), ValueError, r"eps must be a finite number >= 0"),
 }
 
 

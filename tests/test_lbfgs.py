@@ -318,3 +318,68 @@ def test_cubic_interpolate_finds_the_cubic_minimum():
     assert _cubic_interpolate(3.0, f(3.0), g(3.0), 1.5, f(1.5), g(1.5)) == pytest.approx(2.0)
     assert _cubic_interpolate(1.5, f(1.5), g(1.5), 3.0, f(3.0), g(3.0),
                               bounds=(2.5, 4.0)) == 2.5  # clipped to the bounds
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matrix_parameters_and_fortran_ordered_gradients(dtype):
+    # A 2-D parameter whose closure assigns a Fortran-ordered gradient gives the same descent as
+    # one that writes C-ordered gradients in place (the flat vector is in C order either way).
+    A = np.array([[2.0, 0.3], [0.3, 1.0]])
+    target = np.arange(6.0).reshape(2, 3)
+
+    def run(fortran):
+        W = np.zeros((2, 3), dtype=dtype)
+        opt = optim.LBFGS([W], line_search_fn="strong_wolfe", max_iter=30)
+        p = opt.params[0]
+
+        def closure():
+            R = W.astype(np.float64) - target
+            g = (A @ R).astype(dtype)
+            if fortran:
+                p.grad = np.asfortranarray(g)
+            else:
+                p.grad[...] = g
+            return 0.5 * float(np.sum(R * (A @ R)))
+
+        opt.step(closure)
+        return W
+
+    W_c, W_f = run(False), run(True)
+    assert W_f.dtype == dtype
+    np.testing.assert_array_equal(W_f, W_c)
+    np.testing.assert_allclose(W_c, target, atol=1e-4)  # (to L-BFGS's default tolerances)
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_small_net_float32_stays_close_to_torch_float32(line_search_fn):
+    # float32 buffers, float64 dot products (torch's are float32): the same descent to float32
+    # rounding over a few iterations.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=30)
+    net = fg.Net([fg.Linear(4, 6), fg.Tanh(), fg.Linear(6, 3)], dtype="float32", seed=1)
+    tparams = [torch.nn.Parameter(torch.tensor(p.data.copy())) for p in net.parameters()]
+    hyper = {"lr": 1 if line_search_fn else 0.5, "max_iter": 4, "line_search_fn": line_search_fn}
+    opt, topt = optim.LBFGS(net.parameters(), **hyper), torch.optim.LBFGS(tparams, **hyper)
+    loss_fn = fg.losses.get_loss("cross_entropy")
+
+    def closure():
+        net.zero_grad()
+        value, dout = loss_fn(net.forward(X), y)
+        net.backward(dout, need_dx=False)
+        return value
+
+    def tclosure():
+        topt.zero_grad()
+        W1, b1, W2, b2 = tparams
+        Z = torch.tanh(torch.from_numpy(X) @ W1 + b1) @ W2 + b2
+        loss = torch.nn.functional.cross_entropy(Z, torch.from_numpy(y))
+        loss.backward()
+        return loss.detach()
+
+    for _ in range(2):
+        assert opt.step(closure) == pytest.approx(float(topt.step(tclosure)), rel=1e-4)
+    for p, tp in zip(net.parameters(), tparams, strict=True):
+        assert p.data.dtype == np.float32
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-3, atol=1e-4)

@@ -17,7 +17,23 @@ from . import callbacks, datasets, distributed, losses, ops, optim, reference
 from .callbacks import Callback, EarlyStopping, History, LambdaCallback, ModelCheckpoint
 from .errors import DivergenceError
 from .gradcheck import gradcheck
-from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .layers import (
+    ELU,
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Identity,
+    Layer,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .minimize import MinimizeResult, minimize
 from .net import Net
 from .parameter import Parameter
@@ -27,19 +43,27 @@ from .trainer import Trainer
 __version__: str = _core.__version__
 
 __all__ = [
+    "BatchNorm1d",
     "Callback",
     "DivergenceError",
+    "Dropout",
+    "ELU",
     "EarlyStopping",
+    "GELU",
     "History",
     "Identity",
     "LambdaCallback",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "ModelCheckpoint",
     "Net",
     "ReLU",
+    "SiLU",
     "Sigmoid",
+    "Softmax",
+    "Softplus",
     "Tanh",
     "Trainer",
     "callbacks",

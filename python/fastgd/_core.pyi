@@ -7,7 +7,7 @@ import typing
 
 import numpy
 
-__all__: list[str] = ['Engine', 'adagrad_step', 'adam_step', 'bce_with_logits', 'blas_config', 'blas_corename', 'get_num_threads', 'huber', 'l1', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'nadam_step', 'poisson_nll', 'radam_step', 'relu', 'relu_backward', 'rmsprop_step', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'smooth_l1', 'softmax', 'softmax_cross_entropy', 'tanh', 'tanh_backward']
+__all__: list[str] = ['Engine', 'adagrad_step', 'adam_step', 'batchnorm_backward', 'batchnorm_forward', 'bce_with_logits', 'blas_config', 'blas_corename', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'get_num_threads', 'huber', 'l1', 'layernorm_backward', 'layernorm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'nadam_step', 'poisson_nll', 'radam_step', 'relu', 'relu_backward', 'rmsprop_step', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'smooth_l1', 'softmax', 'softmax_backward', 'softmax_cross_entropy', 'softplus', 'softplus_backward', 'tanh', 'tanh_backward']
 class Engine:
     """
     The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
@@ -106,6 +106,28 @@ def adam_step(param: typing.Any, grad: typing.Any, exp_avg: typing.Any, exp_avg_
     One ``torch.optim.Adam`` (``decoupled=True``: ``AdamW``) update in place, in one pass; ``step``
     is the count after incrementing. ``max_exp_avg_sq`` given: amsgrad.
     """
+def batchnorm_backward(X: typing.Any, weight: typing.Any, mean: typing.Any, var: typing.Any, dY: typing.Any, *, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, batch_stats: bool = True, out: typing.Any = None) -> tuple:
+    """
+    BatchNorm1d backward from the forward's X, weight (or None), mean and var.
+    
+    ``dweight = sum(dY * xhat, 0)``, ``dbias = sum(dY, 0)`` with ``xhat = (X - mean) / sqrt(var + eps)``;
+    batch_stats=True (train mode): ``dX = weight / sqrt(var + eps) * (dY - dbias/n - xhat * dweight/n)``;
+    False (running statistics): ``dX = dY * weight / sqrt(var + eps)``. Returns ``(dX, dweight, dbias)``.
+    """
+def batchnorm_forward(X: typing.Any, weight: typing.Any = None, bias: typing.Any = None, running_mean: typing.Any = None, running_var: typing.Any = None, *, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, out: typing.Any = None) -> tuple:
+    """
+    BatchNorm1d forward over the rows of X (n, c), as ``torch.nn.functional.batch_norm``:
+    ``Y = (X - mean) / sqrt(var + eps) * weight + bias`` per column.
+    
+    With ``running_mean``/``running_var`` None, mean and var are this batch's (the biased variance;
+    train mode, n >= 2); given, those (eval mode). The running statistics are not updated here.
+    
+    Args:
+        X: (n, c) float32/float64. weight, bias: (c,) or None (1 and 0). running_mean, running_var:
+        (c,) or both None. eps: >= 0. out: optional (n, c) array for Y (may be X).
+    Returns:
+        (Y, mean, var): the statistics used, (c,) each.
+    """
 def bce_with_logits(logits: typing.Any, targets: typing.Any, *, pos_weight: typing.Any = None, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean binary cross-entropy on logits, stable for any |logits|; targets of the logits' shape
@@ -121,6 +143,40 @@ def blas_corename() -> str:
     """
     The CPU kernel OpenBLAS selected.
     """
+def dropout(X: typing.Any, p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.Any, counter: typing.Any, *, out: typing.Any = None) -> tuple:
+    """
+    Inverted dropout, train mode: ``A = X * mask / (1 - p)``; returns ``(A, mask)``.
+    
+    The mask is a pure function of ``(seed, counter, element index)`` (a splitmix64 hash, see
+    ``fastgd.reference.dropout``): the same arguments always give the same mask, here, in the NumPy
+    twin and in the fused training step. Each element is kept with probability ``1 - p``.
+    
+    Args:
+        X: float32/float64, any shape. p: drop probability in [0, 1). seed: int in [0, 2**64).
+        counter: int in [0, 2**63), the layer's call number. out: optional array for A (may be X).
+    Returns:
+        (A, mask): A of X's shape and dtype; mask a bool array (True: kept).
+    """
+def dropout_backward(mask: typing.Any, dA: typing.Any, p: typing.SupportsFloat | typing.SupportsIndex, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Dropout backward: ``dX = dA * mask / (1 - p)`` with the bool mask dropout returned.
+    """
+def elu(Z: typing.Any, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    ELU as torch: ``z if z > 0 else alpha * (exp(z) - 1)``. Any shape.
+    """
+def elu_backward(Z: typing.Any, dA: typing.Any, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    ELU backward from the input Z: ``dZ = dA if z > 0 else dA * alpha * exp(z)``.
+    """
+def gelu(Z: typing.Any, approximate: str = 'none', *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    GELU as torch: ``z/2 * (1 + erf(z/sqrt(2)))``, or with approximate='tanh' ``z/2 * (1 + tanh(sqrt(2/pi) * (z + 0.044715 z**3)))``. Any shape.
+    """
+def gelu_backward(Z: typing.Any, dA: typing.Any, approximate: str = 'none', *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    GELU backward from the input Z: ``dZ = dA * (Phi(z) + z * phi(z))`` (tanh form: torch's derivative).
+    """
 def get_num_threads() -> int:
     """
     The number of threads fastgd's OpenBLAS uses.
@@ -134,6 +190,24 @@ def huber(pred: typing.Any, target: typing.Any, delta: typing.SupportsFloat | ty
 def l1(pred: typing.Any, target: typing.Any, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean absolute error and its gradient ``sign(p - t) / N`` (``torch.nn.L1Loss``); sample_weight as for mse.
+    """
+def layernorm_backward(X: typing.Any, weight: typing.Any, mean: typing.Any, var: typing.Any, dY: typing.Any, *, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, out: typing.Any = None) -> tuple:
+    """
+    LayerNorm backward from the forward's X, weight (or None) and per-row mean, var.
+    
+    With ``g = dY * weight`` and ``xhat = (X - mean) / sqrt(var + eps)`` per row:
+    ``dX = (g - mean(g) - xhat * mean(g * xhat)) / sqrt(var + eps)`` (means over the row),
+    ``dweight = sum(dY * xhat, 0)``, ``dbias = sum(dY, 0)``. Returns ``(dX, dweight, dbias)``.
+    """
+def layernorm_forward(X: typing.Any, weight: typing.Any = None, bias: typing.Any = None, *, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05, out: typing.Any = None) -> tuple:
+    """
+    LayerNorm forward over the columns of each row of X (n, c), as ``torch.nn.functional.layer_norm``:
+    ``Y = (X - mean) / sqrt(var + eps) * weight + bias`` with per-row mean and biased var.
+    
+    Args:
+        X: (n, c). weight, bias: (c,) or None. eps: >= 0. out: optional (n, c) array for Y (may be X).
+    Returns:
+        (Y, mean, var) with mean, var of shape (n,).
     """
 def leaky_relu(Z: typing.Any, slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
@@ -232,6 +306,14 @@ def sigmoid_backward(A: typing.Any, dA: typing.Any, *, out: typing.Any = None) -
     """
     Sigmoid backward from the *output* A: ``dZ = dA * A * (1 - A)``.
     """
+def silu(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    SiLU ``z * sigmoid(z)``, overflow-free. Any shape.
+    """
+def silu_backward(Z: typing.Any, dA: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    SiLU backward from the input Z: ``dZ = dA * s * (1 + z * (1 - s))``, s = sigmoid(z).
+    """
 def smooth_l1(pred: typing.Any, target: typing.Any, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, *, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
     Mean smooth L1 loss (``torch.nn.SmoothL1Loss``): ``0.5 r**2 / beta`` where ``|r| < beta`` else
@@ -240,6 +322,10 @@ def smooth_l1(pred: typing.Any, target: typing.Any, beta: typing.SupportsFloat |
 def softmax(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """
     Row-wise softmax of logits Z (n, c) or (c,), shifted by the row max: stable for any logits.
+    """
+def softmax_backward(P: typing.Any, dA: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Row-wise softmax backward from the *output* P (c,) or (n, c): ``dZ = P * (dA - sum(dA * P, -1))``.
     """
 def softmax_cross_entropy(logits: typing.Any, labels: typing.Any, *, weight: typing.Any = None, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0, sample_weight: typing.Any = None, out: typing.Any = None) -> tuple:
     """
@@ -250,6 +336,14 @@ def softmax_cross_entropy(logits: typing.Any, labels: typing.Any, *, weight: typ
     weight (c,) and label_smoothing in [0, 1] as in ``torch.nn.CrossEntropyLoss`` (with labels the
     mean is divided by the sum of the labels' weights); sample_weight (n,) >= 0: the loss is
     ``sum(s_i l_i) / sum(s_i weight[y_i])`` (probabilities: ``/ sum(s_i)``), 0 when that is 0.
+    """
+def softplus(Z: typing.Any, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, threshold: typing.SupportsFloat | typing.SupportsIndex = 20.0, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Softplus as torch: ``log(1 + exp(beta * z)) / beta``, ``z`` where ``beta * z > threshold``; overflow-free. Any shape.
+    """
+def softplus_backward(Z: typing.Any, dA: typing.Any, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, threshold: typing.SupportsFloat | typing.SupportsIndex = 20.0, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Softplus backward from the input Z: ``dZ = dA * sigmoid(beta * z)``, ``dA`` where ``beta * z > threshold``.
     """
 def tanh(Z: typing.Any, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
     """

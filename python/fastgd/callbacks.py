@@ -2,9 +2,11 @@
 
 ``fit`` calls, for every callback in order: ``set_trainer(trainer)`` once, then
 ``on_train_begin(logs)``, per epoch ``on_epoch_begin(epoch, logs)``, per batch
-``on_batch_begin(batch, logs)`` and ``on_batch_end(batch, logs)`` (only for callbacks that
-override them) and ``on_epoch_end(epoch, logs)`` (``logs`` holds that epoch's metrics, e.g. ``{"loss": 0.3,
-"val_loss": 0.4}``), and ``on_train_end(logs)``. A callback stops training by setting
+``on_batch_begin(batch, logs)`` and ``on_batch_end(batch, {"loss": batch loss, ...})`` (only for
+callbacks that override them), and ``on_epoch_end(epoch, logs)`` (``logs`` holds that epoch's
+metrics, e.g. ``{"loss": 0.3, "val_loss": 0.4}``; a callback may add entries, e.g. ``"lr"``, and
+the ``History``, called after the callbacks, records them), and ``on_train_end(logs)``. A callback
+stops training by setting
 ``self.trainer.stop_training = True``; ``self.net`` is the net being trained.
 
 In data-parallel training (``fastgd.distributed``) every process runs the callbacks with the same
@@ -21,9 +23,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
     from .net import Net
     from .trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "ModelCheckpoint", "ProgressBar"]
+__all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
+           "ModelCheckpoint", "ProgressBar", "ReduceLROnPlateau"]
 
 Logs = dict[str, float]
 
@@ -112,6 +116,19 @@ class History(Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
 
+    def plot(self, metrics: Sequence[str] | None = None, path: str | os.PathLike[str] | None = None,
+             ax: Any = None) -> Any:
+        """The learning curves (``fastgd.plot.learning_curves``): losses on one panel, accuracies
+        on a second, validation dashed; returns the matplotlib Figure (shown inline in Jupyter).
+        Needs matplotlib.
+
+        Example:
+            >>> net.fit(X, y, epochs=20, validation_split=0.2).plot()
+        """
+        from .plot import learning_curves
+
+        return learning_curves(self, metrics=metrics, path=path, ax=ax)
+
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
@@ -123,6 +140,7 @@ class LambdaCallback(Callback):
         on_epoch_end: ``f(epoch, logs)`` after every epoch.
         on_epoch_begin: ``f(epoch, logs)`` before every epoch.
         on_train_begin, on_train_end: ``f(logs)``.
+        on_batch_begin, on_batch_end: ``f(batch, logs)`` around every training step.
 
     Example:
         >>> losses = []
@@ -132,13 +150,17 @@ class LambdaCallback(Callback):
     def __init__(self, on_epoch_end: Callable[[int, Logs], Any] | None = None,
                  on_epoch_begin: Callable[[int, Logs | None], Any] | None = None,
                  on_train_begin: Callable[[Logs | None], Any] | None = None,
-                 on_train_end: Callable[[Logs | None], Any] | None = None) -> None:
+                 on_train_end: Callable[[Logs | None], Any] | None = None,
+                 on_batch_begin: Callable[[int, Logs | None], Any] | None = None,
+                 on_batch_end: Callable[[int, Logs | None], Any] | None = None) -> None:
         for name, f in (("on_epoch_end", on_epoch_end), ("on_epoch_begin", on_epoch_begin),
-                        ("on_train_begin", on_train_begin), ("on_train_end", on_train_end)):
+                        ("on_train_begin", on_train_begin), ("on_train_end", on_train_end),
+                        ("on_batch_begin", on_batch_begin), ("on_batch_end", on_batch_end)):
             if f is not None and not callable(f):
                 raise TypeError(f"LambdaCallback: {name} must be callable, got {f!r}")
         self._epoch_end, self._epoch_begin = on_epoch_end, on_epoch_begin
         self._train_begin, self._train_end = on_train_begin, on_train_end
+        self._batch_begin, self._batch_end = on_batch_begin, on_batch_end
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         if self._train_begin is not None:
@@ -151,6 +173,14 @@ class LambdaCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         if self._epoch_end is not None:
             self._epoch_end(epoch, logs)
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        if self._batch_begin is not None:
+            self._batch_begin(batch, logs)
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        if self._batch_end is not None:
+            self._batch_end(batch, logs)
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self._train_end is not None:
@@ -310,6 +340,8 @@ def format_logs(logs: Logs) -> str:
 class ProgressBar(Callback):
     """Progress over epochs: a tqdm bar with the latest metrics, or one text line per epoch.
 
+    The bar is ``tqdm.auto``'s: a widget in Jupyter, text in a terminal.
+
     ``fit(progress=True)`` adds one (tqdm when installed, else text lines); ``verbose=True``
     prints the text lines (through tqdm when a bar is shown).
 
@@ -332,7 +364,7 @@ class ProgressBar(Callback):
     def on_train_begin(self, logs: Logs | None = None) -> None:
         self._epochs = int(self.trainer.fit_params.get("epochs", 0))
         if self.bar:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             self._tqdm = tqdm(total=self._epochs, unit="epoch", file=self.file or sys.stdout,
                               dynamic_ncols=True, leave=True)
@@ -360,3 +392,234 @@ class ProgressBar(Callback):
         if self._tqdm is not None:
             self._tqdm.close()
             self._tqdm = None
+
+
+def _first_lr(trainer: Trainer) -> float:
+    return float(trainer.optimizer.param_groups[0]["lr"])
+
+
+def _hyper(optimizer: Any) -> list[dict[str, Any]]:
+    """Every group's options except the lr (the fused step re-reads only the lr)."""
+    return [{k: v for k, v in g.items() if k not in ("params", "lr")}
+            for g in optimizer.param_groups]
+
+
+class LearningRateScheduler(Callback):
+    """Drive a learning-rate schedule from ``fit``: a ``fastgd.optim.schedules`` scheduler
+    (torch style), or a Keras-style function ``schedule(epoch, lr) -> new lr``.
+
+    With a scheduler built over the optimizer given to ``fit``, ``scheduler.step()`` runs after
+    every epoch (``interval="epoch"``, torch's usual loop) or after every training step
+    (``interval="step"``, e.g. for ``OneCycleLR``). A function sets every param group's lr to
+    ``schedule(epoch, lr)`` at the start of each epoch, as Keras' ``LearningRateScheduler``
+    does (with ``interval="step"``: ``schedule(step, lr)`` before every step, ``step`` counting
+    from 0 over the whole run). Each epoch's logs get ``"lr"``: the first group's lr at the end
+    of the epoch (as Keras logs the optimizer's current lr): with ``interval="epoch"`` the lr the
+    epoch trained with (read before the scheduler's step), with ``"step"`` the lr the next step
+    will use.
+
+    Args:
+        scheduler: an ``LRScheduler`` (not ``ReduceLROnPlateau``: use the callback of that name)
+            or a function ``(epoch, lr) -> lr``.
+        interval: ``"epoch"`` or ``"step"``.
+        verbose: print the lr whenever this callback changes it.
+
+    Example:
+        >>> opt = fg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        >>> sched = fg.optim.schedules.OneCycleLR(opt, max_lr=0.5, epochs=10,
+        ...                                       steps_per_epoch=-(-len(X) // 32))
+        >>> hist = net.fit(X, y, optimizer=opt, epochs=10, batch_size=32,
+        ...                callbacks=[LearningRateScheduler(sched, interval="step")])
+        >>> hist.history["lr"]
+    """
+
+    def __init__(self, scheduler: Any, interval: str = "epoch", verbose: bool = False) -> None:
+        from .optim.schedules import LRScheduler
+        from .optim.schedules import ReduceLROnPlateau as _Plateau
+
+        if isinstance(scheduler, _Plateau):
+            raise ValueError("LearningRateScheduler: ReduceLROnPlateau needs the monitored "
+                             "metric; use fastgd.callbacks.ReduceLROnPlateau(monitor=...) instead")
+        if not isinstance(scheduler, LRScheduler) and not callable(scheduler):
+            raise TypeError("LearningRateScheduler: scheduler must be a fastgd.optim.schedules "
+                            "scheduler or a function (epoch, lr) -> lr, got "
+                            f"{type(scheduler).__name__}")
+        if interval not in ("epoch", "step"):
+            raise ValueError(f"LearningRateScheduler: interval must be 'epoch' or 'step', got "
+                             f"{interval!r}")
+        self.scheduler = scheduler
+        self.interval = interval
+        self.verbose = bool(verbose)
+        self._torch_style = isinstance(scheduler, LRScheduler)
+        self._step = 0
+        self._epoch = 0
+        self._batches = 0
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        if self._torch_style and self.scheduler.optimizer is not self.trainer.optimizer:
+            raise ValueError("LearningRateScheduler: the scheduler was built over another "
+                             "optimizer than the one fit trains with; build the optimizer, then "
+                             "the scheduler over it, and pass that optimizer to fit")
+        self._step = 0
+
+    def _set(self, lr: float, when: str) -> None:
+        try:
+            lr = float(lr)
+        except (TypeError, ValueError):
+            raise TypeError(f"LearningRateScheduler: the schedule must return a number, got "
+                            f"{lr!r}") from None
+        if not lr >= 0:
+            raise ValueError(f"LearningRateScheduler: the schedule returned lr = {lr} {when}; "
+                             "it must be >= 0")
+        for group in self.trainer.optimizer.param_groups:
+            group["lr"] = lr
+        if self.verbose:
+            print(f"{when}: LearningRateScheduler setting learning rate to {lr:g}.")
+
+    def _advance(self, when: str) -> None:
+        optimizer = self.trainer.optimizer
+        before = _hyper(optimizer)
+        self.scheduler.step()
+        if _hyper(optimizer) != before:
+            # OneCycleLR cycles the momentum: let a fused step rebuild from the new options.
+            optimizer._use_state(True)
+        if self.verbose:
+            print(f"{when}: LearningRateScheduler setting learning rate to "
+                  f"{self.scheduler.get_last_lr()}.")
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        self._epoch = epoch
+        self._batches = 0
+        if not self._torch_style and self.interval == "epoch":
+            self._set(self.scheduler(epoch, _first_lr(self.trainer)), f"Epoch {epoch + 1}")
+
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        if not self._torch_style and self.interval == "step":
+            self._set(self.scheduler(self._step, _first_lr(self.trainer)), f"Step {self._step}")
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self._batches += 1
+        if self.interval == "step":
+            if self._torch_style:
+                self._advance(f"Step {self._step}")
+            self._step += 1
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        if self.interval == "step" and self._batches == 0:
+            raise RuntimeError("LearningRateScheduler(interval='step'): this training loop does "
+                               "not call the per-batch hooks (on_batch_end), so the schedule "
+                               "would never advance; use interval='epoch' here")
+        logs["lr"] = _first_lr(self.trainer)
+        if self._torch_style and self.interval == "epoch":
+            self._advance(f"Epoch {epoch + 1}")
+
+    def __repr__(self) -> str:
+        return (f"LearningRateScheduler({self.scheduler!r}, interval={self.interval!r})")
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when a metric has stopped improving (Keras).
+
+    At the end of every epoch: during a cooldown (``cooldown`` epochs after a reduction) the
+    counter of epochs without improvement stays 0; an epoch improves when ``value < best -
+    min_delta`` (mode ``"min"``; ``value > best + min_delta`` for ``"max"``; ``"auto"`` is
+    ``"max"`` for metric names containing ``acc``); after ``patience`` epochs in a row without
+    improvement every param group whose lr is above ``min_lr`` gets ``max(lr · factor,
+    min_lr)``. The epoch's logs get ``"lr"``, the lr that epoch trained with.
+
+    Args:
+        monitor: the metric, e.g. ``"val_loss"`` (needs ``validation_data``) or ``"loss"``.
+        factor: the multiplier, in (0, 1).
+        patience: epochs without improvement before a reduction (an integer >= 0).
+        verbose: print a line at each reduction.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        min_delta: the smallest change that counts as an improvement (>= 0).
+        cooldown: epochs to wait after a reduction before counting again (an integer >= 0).
+        min_lr: lower bound of the lr (>= 0).
+
+    Attributes:
+        best: the best value so far. wait: epochs since it. cooldown_counter: epochs of
+        cooldown left.
+
+    Example:
+        >>> net.fit(X, y, validation_data=(Xv, yv), epochs=100,
+        ...         callbacks=[ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=5)])
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: bool = False, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0) -> None:
+        if not isinstance(monitor, str):
+            raise TypeError(f"ReduceLROnPlateau: monitor must be a metric name, got {monitor!r}")
+        if (isinstance(factor, bool) or not isinstance(factor, numbers.Real)
+                or not 0 < factor < 1):
+            raise ValueError(f"ReduceLROnPlateau: factor must be a number in (0, 1), got "
+                             f"{factor!r}")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= 0, got {value!r}")
+        for name, value in (("min_delta", min_delta), ("min_lr", min_lr)):
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not 0 <= value < math.inf):
+                raise ValueError(f"ReduceLROnPlateau: {name} must be a finite number >= 0, got "
+                                 f"{value!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'auto', 'min' or 'max', got "
+                             f"{mode!r}")
+        self.monitor: str = monitor
+        self.factor: float = float(factor)
+        self.patience: int = int(patience)
+        self.verbose: bool = bool(verbose)
+        self.min_delta: float = float(min_delta)
+        self.cooldown: int = int(cooldown)
+        self.min_lr: float = float(min_lr)
+        if mode == "auto":
+            mode = "max" if "acc" in monitor else "min"
+        self.mode: str = mode
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self._reset()
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        logs["lr"] = _first_lr(self.trainer)
+        if self.monitor not in logs:
+            hint = " (pass validation_data= to fit)" if self.monitor.startswith("val_") else ""
+            raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, which is not among "
+                             f"the epoch metrics {sorted(logs)}{hint}")
+        value = logs[self.monitor]
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best, self.wait = value, 0
+        elif not self.cooldown_counter > 0:  # (after the decrement, as in Keras)
+            self.wait += 1
+            if self.wait >= self.patience:
+                reduced = False
+                for group in self.trainer.optimizer.param_groups:
+                    old = float(group["lr"])
+                    if old > self.min_lr:
+                        group["lr"] = max(old * self.factor, self.min_lr)
+                        reduced = True
+                if reduced:
+                    if self.verbose:
+                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                              f"{_first_lr(self.trainer):g}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+    def __repr__(self) -> str:
+        return (f"ReduceLROnPlateau(monitor={self.monitor!r}, factor={self.factor}, "
+                f"patience={self.patience}, mode={self.mode!r}, min_delta={self.min_delta}, "
+                f"cooldown={self.cooldown}, min_lr={self.min_lr})")

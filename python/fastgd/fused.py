@@ -32,7 +32,23 @@ from typing import Any
 import numpy as np
 
 from . import _core, optim
-from .layers import Identity, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .layers import (
+    ELU,
+    GELU,
+    BatchNorm1d,
+    Dropout,
+    Identity,
+    Layer,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .losses import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -62,7 +78,34 @@ LAYER_SPECS: dict[type, Callable[[Any, Offset], tuple[Any, ...]]] = {
     Sigmoid: lambda layer, off: ("sigmoid",),
     Tanh: lambda layer, off: ("tanh",),
     Identity: lambda layer, off: ("identity",),
+    GELU: lambda layer, off: ("gelu", 1 if layer.approximate == "tanh" else 0),
+    SiLU: lambda layer, off: ("silu",),
+    ELU: lambda layer, off: ("elu", layer.alpha),
+    Softplus: lambda layer, off: ("softplus", layer.beta, layer.threshold),
+    Softmax: lambda layer, off: ("softmax",),
+    Dropout: lambda layer, off: _dropout_spec(layer),
+    BatchNorm1d: lambda layer, off: _batchnorm_spec(layer, off),
+    LayerNorm: lambda layer, off: ("layernorm", layer.normalized_shape, _off(off, layer.weight),
+                                   _off(off, layer.bias), layer.eps),
 }
+
+
+def _off(off: Offset, p: Parameter | None) -> int:
+    return -1 if p is None else off(p)
+
+
+def _dropout_spec(layer: Dropout) -> tuple[Any, ...]:
+    # The layer's own seed (its uint64 bits as int64) and counter: the masks of the Python path.
+    seed = layer.buffers().get("seed")
+    if seed is None:
+        raise NotFusable(f"{layer!r} is not built (it has no seed)")
+    return ("dropout", layer.p, {"seed": seed.view(np.int64), "counter": layer.counter})
+
+
+def _batchnorm_spec(layer: BatchNorm1d, off: Offset) -> tuple[Any, ...]:
+    momentum = 0.0 if layer.momentum is None else layer.momentum
+    return ("batchnorm", layer.num_features, _off(off, layer.weight), _off(off, layer.bias), layer.eps, momentum,
+            int(layer.momentum is None), int(layer.track_running_stats), layer.buffers())
 
 #: Loss class -> the engine loss spec of an instance: a name or ``(name, *numbers)`` of the C++
 #: loss registry (``src/cpp/engine_losses.cpp``); raise ``NotFusable`` for unsupported options.
@@ -195,6 +238,7 @@ class _Group:
         self.flat: dict[str, np.ndarray] = {}
         self.lr = float(group["lr"])
         self.hyper = _hyper(group)
+        self.seen = tuple(group.values())  # what _sync_hyper compares on every step
 
 
 def _hyper(group: dict[str, Any]) -> dict[str, Any]:
@@ -338,7 +382,7 @@ class FusedStep:
                                  gr.flat["exp_avg"], gr.flat["exp_avg_sq"],
                                  gr.flat.get("max_exp_avg_sq") if g["amsgrad"] else None,
                                  gr.counter, **rng)
-        gr.lr, gr.hyper = float(g["lr"]), _hyper(g)
+        gr.lr, gr.hyper, gr.seen = float(g["lr"]), _hyper(g), tuple(g.values())
 
     def step(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """One fused training step; returns the batch loss (before the update).
@@ -354,15 +398,21 @@ class FusedStep:
         """Hand the groups' edited options to the engine: a new ``lr`` alone is set in place;
         any other change rebuilds that group's update unit over the same state buffers (the
         engine, its workspace and the flat buffers stay)."""
+        for g in self.groups:  # on every step: one tuple of the group's values per group
+            if tuple(g.group.values()) != g.seen:
+                break
+        else:
+            return
         single = len(self.groups) == 1
         changed = []
         for i, g in enumerate(self.groups):
             now = _hyper(g.group)
             if now == g.hyper:
+                g.seen = tuple(g.group.values())
                 continue
             if {**now, "lr": None} == {**g.hyper, "lr": None}:
                 self.engine.set_lr(now["lr"], -1 if single else i)
-                g.lr, g.hyper = now["lr"], now
+                g.lr, g.hyper, g.seen = now["lr"], now, tuple(g.group.values())
             else:
                 changed.append(g)
         if changed:

@@ -3,7 +3,10 @@
 
 Layout: ``__meta__`` holds JSON (format version, the net's config, parameter names/shapes, a
 SHA-256 of the weights, the optimizer's class, groups and scalar state); ``param_<i>`` the weights;
-``opt_<i>_<key>`` the optimizer's state arrays. No pickles: loading never runs code.
+``buffer_<i>`` the layers' buffers (``Net.buffers()``: running statistics, dropout seeds
+and counters; names, shapes, dtypes and a SHA-256 in ``__meta__["buffers"]``; files written
+before buffers existed have none and still load); ``opt_<i>_<key>`` the optimizer's state
+arrays. No pickles: loading never runs code.
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ def save(net: Any, path: str | os.PathLike[str], optimizer: Any = None) -> None:
         "loss": getattr(getattr(net, "loss", None), "name", None),
         "loss_config": _loss_config(getattr(net, "loss", None)),
     }
+    buffers = net.buffers()
+    if buffers:
+        for i, b in enumerate(buffers.values()):
+            arrays[f"buffer_{i}"] = b
+        meta["buffers"] = {"names": list(buffers), "sha256": _digest(list(buffers.values())),
+                           "arrays": [{"shape": list(b.shape), "dtype": str(b.dtype)} for b in buffers.values()]}
     if optimizer is not None:
         sd = optimizer.state_dict()
         groups = [{k: _jsonable(v) for k, v in g.items()} for g in sd["param_groups"]]
@@ -93,6 +102,35 @@ def save(net: Any, path: str | os.PathLike[str], optimizer: Any = None) -> None:
 
 def _fail(path: str, why: str) -> ValueError:
     return ValueError(f"{path}: not a valid fastgd checkpoint ({why})")
+
+
+def _load_buffers(path: str, net: Any, meta: dict[str, Any], files: dict[str, np.ndarray]) -> None:
+    """Restore ``net.buffers()`` in place from the checkpoint; one without buffers (written before
+    they existed, or by a net that has none) leaves the freshly built ones."""
+    info = meta.get("buffers")
+    if info is None:
+        return
+    buffers = net.buffers()
+    try:
+        names = list(info["names"])
+        recorded = info["arrays"]
+        digest = info["sha256"]
+    except (KeyError, TypeError) as exc:
+        raise _fail(path, f"bad buffer metadata: {type(exc).__name__}: {exc}") from None
+    if names != list(buffers):
+        raise _fail(path, f"buffers {names!r:.80} recorded, the architecture has {list(buffers)!r:.80}")
+    saved = []
+    for i, (name, b) in enumerate(buffers.items()):
+        a = files.get(f"buffer_{i}")
+        if a is None:
+            raise _fail(path, f"buffer {name} is missing")
+        if a.shape != b.shape or a.dtype != b.dtype:
+            raise _fail(path, f"buffer {name} has shape {a.shape} {a.dtype}, expected {b.shape} {b.dtype}")
+        saved.append(a)
+    if not isinstance(recorded, list) or len(recorded) != len(saved) or _digest(saved) != digest:
+        raise _fail(path, "the buffers do not match their recorded SHA-256 (corrupted file)")
+    for b, a in zip(buffers.values(), saved):
+        b[...] = a
 
 
 def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
@@ -144,6 +182,7 @@ def load(path: str | os.PathLike[str], with_optimizer: bool = False) -> Any:
         raise _fail(path, "the weights do not match their recorded SHA-256 (corrupted file)")
     for p, w in zip(params, weights):
         p.data[...] = w
+    _load_buffers(path, net, meta, files)
     if meta.get("loss"):
         from .losses import get_loss
 

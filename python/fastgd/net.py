@@ -515,6 +515,9 @@ class Net(Layer):
         for sub in new._nets():
             sub.dtype = dt
             sub._out_shape = None
+            for layer in sub.layers:
+                if not isinstance(layer, Net):
+                    layer.cast_buffers(dt)
         return new
 
     def _nets(self) -> Iterator[Net]:
@@ -577,6 +580,43 @@ class Net(Layer):
                      f"{_human_bytes(nbytes)}); input features: "
                      f"{'any' if self.in_features is None else self.in_features}")
         return "\n".join(lines)
+
+    # ------------------------------------------------------------------ interop (fastgd.interop)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer by name (``named_parameters`` + ``buffers``,
+        fastgd's layout), as ``torch.nn.Module.state_dict``; see ``fastgd.interop.state``."""
+        from .interop import state
+
+        return state.state_dict(self)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True) -> Any:
+        """Copy a ``state_dict`` into the net in place; ``strict`` checks the names (shapes are
+        always checked). Returns ``(missing_keys, unexpected_keys)`` as torch's."""
+        from .interop import state
+
+        return state.load_state_dict(self, state_dict, strict=strict)
+
+    @classmethod
+    def from_torch(cls, module: Any, dtype: Any = None) -> Net:
+        """A net equal to a torch ``nn.Sequential`` (weights, buffers, mode); see
+        ``fastgd.interop.torch_io.from_torch``."""
+        from .interop import torch_io
+
+        return torch_io.from_torch(module, dtype=dtype)
+
+    def to_torch(self) -> Any:
+        """The equivalent torch ``nn.Sequential``; see ``fastgd.interop.torch_io.to_torch``."""
+        from .interop import torch_io
+
+        return torch_io.to_torch(self)
+
+    def to_onnx(self, path: str | os.PathLike[str], opset: int | None = None) -> None:
+        """Write the net (in inference mode) as an ONNX model with a dynamic batch axis; see
+        ``fastgd.interop.onnx_io.to_onnx``."""
+        from .interop import onnx_io
+
+        onnx_io.to_onnx(self, path, opset=opset)
 
 
 # Rows read at a time from a memory-mapped (lazy) input by predict/evaluate without batch_size.

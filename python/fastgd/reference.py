@@ -31,6 +31,21 @@ __all__ = [
     "sigmoid_backward",
     "tanh",
     "tanh_backward",
+    "gelu",
+    "gelu_backward",
+    "silu",
+    "silu_backward",
+    "elu",
+    "elu_backward",
+    "softplus",
+    "softplus_backward",
+    "softmax_backward",
+    "dropout",
+    "dropout_backward",
+    "batchnorm_forward",
+    "batchnorm_backward",
+    "layernorm_forward",
+    "layernorm_backward",
     "softmax",
     "softmax_cross_entropy",
     "bce_with_logits",
@@ -137,6 +152,212 @@ def tanh(Z, *, out=None):
 def tanh_backward(A, dA, *, out=None):
     """Tanh backward from the *output* A = tanh(Z): ``dZ = dA · (1 - A²)``."""
     return _put(dA * (1 - A * A), out)
+
+
+def _Phi(x):
+    """The standard normal CDF ``Φ(x) = (1 + erf(x/√2))/2 = erfc(-x/√2)/2`` elementwise in float64
+    (NumPy has no erf; erfc does not cancel in the lower tail)."""
+    erfc = np.vectorize(math.erfc, otypes=[np.float64])
+    return 0.5 * erfc(-x / math.sqrt(2)) if x.size else np.zeros(x.shape)
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def gelu(Z, approximate="none", *, out=None):
+    """GELU as torch: ``z·Φ(z) = z/2·(1 + erf(z/√2))``; ``approximate="tanh"``:
+    ``z/2·(1 + tanh(√(2/π)·(z + 0.044715·z³)))``."""
+    if approximate == "tanh":  # in Z's dtype, as torch (a float32 z³ may overflow to inf: then A = z or -0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _put(0.5 * Z * (1 + np.tanh(_SQRT_2_OVER_PI * (Z + 0.044715 * Z * Z * Z))), out)
+    z = Z.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # z = -inf: -inf·0 is nan, as torch
+        return _put((z * _Phi(z)).astype(Z.dtype), out)
+
+
+def gelu_backward(Z, dA, approximate="none", *, out=None):
+    """GELU backward from the input: ``dZ = dA·(Φ(z) + z·φ(z))``, ``φ(z) = e^(-z²/2)/√(2π)``;
+    tanh form (torch's): ``dA·(½(1 + t) + ½z·(1 - t²)·√(2/π)·(1 + 3·0.044715·z²))``."""
+    if approximate == "tanh":  # in Z's dtype, as torch
+        with np.errstate(over="ignore", invalid="ignore"):
+            z2 = Z * Z
+            t = np.tanh(_SQRT_2_OVER_PI * (Z + 0.044715 * z2 * Z))
+            g = 0.5 * (1 + t) + 0.5 * Z * (1 - t * t) * (_SQRT_2_OVER_PI * (1 + 3 * 0.044715 * z2))
+            return _put(dA * g, out)
+    z = Z.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # z = ±inf: z·φ(z) = inf·0 is nan, as torch
+        g = _Phi(z) + z * (np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+    return _put((dA * g.astype(dA.dtype)), out)
+
+
+def silu(Z, *, out=None):
+    """SiLU (swish): ``A = z·σ(z)``, with the overflow-free sigmoid."""
+    with np.errstate(invalid="ignore"):  # z = -inf: -inf·0 is nan, as torch
+        return _put(Z * sigmoid(Z), out)
+
+
+def silu_backward(Z, dA, *, out=None):
+    """SiLU backward from the input: ``dZ = dA·σ(z)·(1 + z·(1 - σ(z)))``."""
+    s = sigmoid(Z)
+    with np.errstate(invalid="ignore"):  # z = ±inf: 0·inf is nan, as torch
+        return _put(dA * s * (1 + Z * (1 - s)), out)
+
+
+def elu(Z, alpha=1.0, *, out=None):
+    """ELU: ``A = z where z > 0 else α·(e^z - 1)`` (torch tests ``z <= 0``: NaN stays NaN)."""
+    neg = np.minimum(Z, 0)  # e^z only where it is used: no overflow warning for large z
+    return _put(np.where(Z <= 0, Z.dtype.type(alpha) * np.expm1(neg), Z), out)
+
+
+def elu_backward(Z, dA, alpha=1.0, *, out=None):
+    """ELU backward from the input: ``dZ = dA where z > 0 else dA·α·e^z`` (a NaN z takes
+    the ``dA`` branch, as in torch)."""
+    neg = np.minimum(Z, 0)
+    return _put(np.where(Z <= 0, dA * Z.dtype.type(alpha) * np.exp(neg), dA), out)
+
+
+def softplus(Z, beta=1.0, threshold=20.0, *, out=None):
+    """Softplus as torch: ``A = log(1 + e^(βz))/β``, or ``z`` where ``βz > threshold``.
+
+    ``log(1 + eᵗ)`` is computed as ``max(t, 0) + log1p(e^-|t|)``: no overflow for any t.
+    """
+    b, thr = Z.dtype.type(beta), Z.dtype.type(threshold)
+    t = Z * b
+    soft = (np.maximum(t, 0) + np.log1p(np.exp(-np.abs(t)))) / b
+    return _put(np.where(t > thr, Z, soft), out)
+
+
+def softplus_backward(Z, dA, beta=1.0, threshold=20.0, *, out=None):
+    """Softplus backward from the input: ``dZ = dA·σ(βz)``, or ``dA`` where ``βz > threshold``."""
+    t = Z * Z.dtype.type(beta)
+    return _put(np.where(t > Z.dtype.type(threshold), dA, dA * sigmoid(t)), out)
+
+
+def softmax_backward(P, dA, *, out=None):
+    """Softmax backward from the *output* P (n, c) or (c,), row-wise:
+    ``dZ = P·(dA - Σ_j dA_j·P_j)`` (the softmax Jacobian-vector product)."""
+    s = (dA.astype(np.float64) * P).sum(axis=-1, keepdims=True).astype(P.dtype)
+    return _put(P * (dA - s), out)
+
+
+# -------------------------------------------------------------------------------- dropout
+
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15  # splitmix64's increment
+
+
+def _mix64(z):
+    """splitmix64's finaliser on uint64 values (NumPy arrays wrap; Python ints are masked)."""
+    if isinstance(z, int):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        return z ^ (z >> 31)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(shape, p, seed, counter):
+    """The kept elements (bool array of ``shape``) of dropout call ``counter`` with ``seed``.
+
+    ``key = mix64(seed ^ mix64(counter + γ))``; element i (C order) draws
+    ``u_i = mix64(key + (i+1)·γ)`` (the splitmix64 stream seeded by key) and is kept when its top
+    53 bits ``u_i >> 11 >= ceil(p·2^53)``: with probability ``1 - p``.
+    """
+    key = _mix64(seed ^ _mix64((counter + _GOLDEN) & _M64))
+    i = np.arange(1, math.prod(shape) + 1, dtype=np.uint64)
+    u = _mix64(np.uint64(key) + i * np.uint64(_GOLDEN))
+    return (u >> np.uint64(11) >= np.uint64(math.ceil(p * 2.0**53))).reshape(shape)
+
+
+def dropout(X, p, seed, counter, *, out=None):
+    """Inverted dropout: ``A = X·mask/(1 - p)`` with ``mask = dropout_mask(X.shape, p, seed,
+    counter)``; returns ``(A, mask)``. Written ``X·(1/(1-p) if kept else 0)``, so a dropped inf or
+    NaN gives NaN, as torch's ``X·mask·scale``."""
+    mask = dropout_mask(X.shape, p, seed, counter)
+    scale = np.where(mask, X.dtype.type(1 / (1 - p)), X.dtype.type(0))
+    return _put(X * scale, out), mask
+
+
+def dropout_backward(mask, dA, p, *, out=None):
+    """Dropout backward: ``dX = dA·mask/(1 - p)``."""
+    return _put(dA * np.where(mask, dA.dtype.type(1 / (1 - p)), dA.dtype.type(0)), out)
+
+
+# -------------------------------------------------------------------------- normalisation
+
+
+def _normalise(X, mean, var, weight, bias, eps, axis):
+    """``(X - mean)/sqrt(var + eps)·weight + bias`` in float64, the statistics along ``axis``."""
+    m = np.expand_dims(mean.astype(np.float64), axis)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # nan/inf propagate, as torch
+        inv = np.expand_dims(1 / np.sqrt(var.astype(np.float64) + eps), axis)
+        Y = (X.astype(np.float64) - m) * inv
+        if weight is not None:
+            Y = Y * weight
+        if bias is not None:
+            Y = Y + bias
+        return Y.astype(X.dtype)
+
+
+def batchnorm_forward(X, weight=None, bias=None, running_mean=None, running_var=None, *, eps=1e-5,
+                      out=None):
+    """BatchNorm1d forward over the rows of X (n, c): ``Y = (X - mean)/sqrt(var + eps)·w + b``.
+
+    Batch statistics (mean and *biased* variance per column, in float64) when running_mean and
+    running_var are None (train mode); else those (eval mode). Returns ``(Y, mean, var)``.
+    """
+    if running_mean is None:
+        X64 = X.astype(np.float64)
+        with np.errstate(invalid="ignore"):  # inf - inf: nan, as torch
+            m = X64.mean(axis=0)
+            mean, var = m.astype(X.dtype), ((X64 - m) ** 2).mean(axis=0).astype(X.dtype)
+    else:
+        mean, var = running_mean.copy(), running_var.copy()
+    return _put(_normalise(X, mean, var, weight, bias, eps, 0), out), mean, var
+
+
+def batchnorm_backward(X, weight, mean, var, dY, *, eps=1e-5, batch_stats=True, out=None):
+    """BatchNorm1d backward. With ``x̂ = (X - mean)/sqrt(var + eps)``:
+    ``dweight = Σ_rows dY·x̂``, ``dbias = Σ_rows dY``;
+    batch statistics: ``dX = w/sqrt(var + eps)·(dY - dbias/n - x̂·dweight/n)``;
+    running statistics (constants): ``dX = dY·w/sqrt(var + eps)``. Returns ``(dX, dweight, dbias)``.
+    """
+    n = X.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # nan/inf propagate, as torch
+        inv = 1 / np.sqrt(var.astype(np.float64) + eps)
+        xhat = (X.astype(np.float64) - mean) * inv
+        g = dY.astype(np.float64)
+        dw, db = (g * xhat).sum(axis=0), g.sum(axis=0)
+        k = inv if weight is None else inv * weight
+        dX = k * (g - db / n - xhat * dw / n) if batch_stats else k * g
+        return _put(dX.astype(X.dtype), out), dw.astype(X.dtype), db.astype(X.dtype)
+
+
+def layernorm_forward(X, weight=None, bias=None, *, eps=1e-5, out=None):
+    """LayerNorm forward over the columns of each row of X (n, c), per-row mean and *biased*
+    variance: ``Y = (X - mean)/sqrt(var + eps)·w + b``. Returns ``(Y, mean, var)``, (n,) each."""
+    X64 = X.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):  # c = 0: the mean of nothing is nan; inf - inf
+        m = X64.sum(axis=1) / X.shape[1]
+        var = ((X64 - m[:, None]) ** 2).sum(axis=1) / X.shape[1]
+    mean, var = m.astype(X.dtype), var.astype(X.dtype)
+    return _put(_normalise(X, mean, var, weight, bias, eps, 1), out), mean, var
+
+
+def layernorm_backward(X, weight, mean, var, dY, *, eps=1e-5, out=None):
+    """LayerNorm backward. Per row, with ``x̂ = (X - mean)/sqrt(var + eps)`` and ``g = dY·w``:
+    ``dX = (g - mean_j g - x̂·mean_j(g·x̂))/sqrt(var + eps)``; ``dweight = Σ_rows dY·x̂``,
+    ``dbias = Σ_rows dY``. Returns ``(dX, dweight, dbias)``."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # nan/inf propagate, as torch
+        inv = (1 / np.sqrt(var.astype(np.float64) + eps))[:, None]
+        xhat = (X.astype(np.float64) - mean[:, None]) * inv
+        dY64 = dY.astype(np.float64)
+        g = dY64 if weight is None else dY64 * weight
+        c = max(X.shape[1], 1)
+        dX = inv * (g - g.sum(axis=1, keepdims=True) / c - xhat * (g * xhat).sum(axis=1, keepdims=True) / c)
+        dw, db = (dY64 * xhat).sum(axis=0), dY64.sum(axis=0)
+        return _put(dX.astype(X.dtype), out), dw.astype(X.dtype), db.astype(X.dtype)
 
 
 # --------------------------------------------------------------------------------- losses

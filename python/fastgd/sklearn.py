@@ -176,6 +176,18 @@ class _BaseMLP(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64, order="C")
         return self.net_.predict(np.asarray(X, dtype=np.float64))
 
+    def to_onnx(self, path: Any, opset: int | None = None) -> None:
+        """Write the fitted estimator as an ONNX model (float64 input ``"X"``, dynamic batch):
+        the classifier's outputs are ``"label"`` and ``"probabilities"`` (``predict`` and
+        ``predict_proba``), the regressor's ``"variable"`` (``predict``). Needs ``fastgd[onnx]``.
+
+        Example:
+            >>> clf.to_onnx("clf.onnx")
+        """
+        from .interop import onnx_io
+
+        onnx_io.sklearn_to_onnx(self, path, opset=opset)
+
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by fastgd's fused C++ step.

@@ -336,7 +336,8 @@ class Trainer:
         history = History()
         bar = self._progress_bar(progress, verbose) if self._is_root else None
         mine = [cb for cb in run.callbacks if self._is_root or not cb.rank_zero_only]
-        everyone: list[Callback] = [history, *mine] + ([bar] if bar else [])
+        # History after the user's callbacks, as in Keras: what they add to the logs ("lr") is kept
+        everyone: list[Callback] = [*mine, history] + ([bar] if bar else [])
         per_batch = [cb for cb in everyone if _overrides_batch_hooks(cb)]
         self.fit_params = {"epochs": epochs, "batch_size": run.batch_size, "steps": plan.steps,
                            "samples": plan.total, "shuffle": run.shuffle, "seed": plan.seed,

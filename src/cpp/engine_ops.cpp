@@ -3,11 +3,14 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "activations.hpp"
 #include "dense.hpp"
+#include "dropout.hpp"
 #include "engine_units.hpp"
 #include "losses.hpp"
+#include "norm.hpp"
 
 namespace fastgd {
 
@@ -126,6 +129,212 @@ struct IdentityKernels {
   }
 };
 
+template <typename T>
+struct GeluKernels {  // ("gelu", approximate): 0 erf, 1 tanh
+  explicit GeluKernels(const UnitArgs& a) {
+    a.expect(1, "(approximate: 0 'none', 1 'tanh')");
+    tanh_form = a.number(0) != 0;
+  }
+  void forward(const T* Z, T* A, int64_t len) const { gelu<T>(Z, A, len, tanh_form); }
+  void backward(const T* Z, const T*, const T* dA, T* dZ, int64_t len) const {
+    gelu_backward<T>(Z, dA, dZ, len, tanh_form);
+  }
+  bool tanh_form;
+};
+
+template <typename T>
+struct SiluKernels {
+  explicit SiluKernels(const UnitArgs& a) { a.expect(0, ""); }
+  void forward(const T* Z, T* A, int64_t len) const { silu<T>(Z, A, len); }
+  void backward(const T* Z, const T*, const T* dA, T* dZ, int64_t len) const { silu_backward<T>(Z, dA, dZ, len); }
+};
+
+template <typename T>
+struct EluKernels {
+  explicit EluKernels(const UnitArgs& a) {
+    a.expect(1, "(alpha)");
+    alpha = T(a.number(0));
+  }
+  void forward(const T* Z, T* A, int64_t len) const { elu<T>(Z, A, len, alpha); }
+  void backward(const T* Z, const T*, const T* dA, T* dZ, int64_t len) const {
+    elu_backward<T>(Z, dA, dZ, len, alpha);
+  }
+  T alpha;
+};
+
+template <typename T>
+struct SoftplusKernels {
+  explicit SoftplusKernels(const UnitArgs& a) {
+    a.expect(2, "(beta, threshold)");
+    beta = T(a.number(0)), threshold = T(a.number(1));
+    if (beta == T(0)) throw std::invalid_argument("a Softplus layer needs beta != 0");
+  }
+  void forward(const T* Z, T* A, int64_t len) const { softplus<T>(Z, A, len, beta, threshold); }
+  void backward(const T* Z, const T*, const T* dA, T* dZ, int64_t len) const {
+    softplus_backward<T>(Z, dA, dZ, len, beta, threshold);
+  }
+  T beta, threshold;
+};
+
+// ("softmax",): row-wise probabilities; backward from the output P: dZ = P·(dA − Σ dA·P).
+template <typename T>
+class SoftmaxOp final : public Op<T> {
+ public:
+  explicit SoftmaxOp(const UnitArgs& a) { a.expect(0, ""); }
+  void forward(const T* in, T* out, int64_t n, const OpCtx<T>&) override { softmax<T>(in, out, n, this->out_width); }
+  void backward(const T*, const T* out, T* dout, T* din, int64_t n, const OpCtx<T>&) override {
+    if (din) softmax_backward<T>(out, dout, din, n, this->out_width);  // (row sum read before the row is written)
+  }
+};
+
+// ("dropout", p, {"seed": int64 (), "counter": int64 ()}): the Dropout layer's own seed (its
+// uint64 bits) and call counter, so the masks are those of the layer-by-layer path. Train mode:
+// A = X·mask/(1 − p) with the mask of (seed, counter), kept as per-step state; counter += 1.
+// Eval mode: the identity.
+template <typename T>
+class DropoutOp final : public Op<T> {
+ public:
+  explicit DropoutOp(const UnitArgs& a) {
+    a.expect(1, "(p)");
+    p_ = a.number(0);
+    if (!(p_ >= 0 && p_ < 1)) throw std::invalid_argument("a Dropout layer needs p in [0, 1)");
+  }
+  void forward(const T* in, T* out, int64_t n, const OpCtx<T>& c) override {
+    const int64_t len = n * this->out_width;
+    dropped_ = c.training && p_ > 0;
+    if (dropped_) dropout<T>(in, out, mask(c), len, p_, uint64_t(*seed_), uint64_t(*counter_));
+    else std::copy(in, in + len, out);
+    if (c.training) ++*counter_;
+  }
+  void backward(const T*, const T*, T* dout, T* din, int64_t n, const OpCtx<T>& c) override {
+    if (din && dropped_) dropout_backward<T>(mask(c), dout, din, n * this->out_width, p_);
+  }
+  // The mask's n·width bytes, in the state of n·width values of T.
+  int64_t state_per_row() const override { return this->out_width; }
+  std::vector<BufferSpec> buffers() const override { return {{"seed", 1, true}, {"counter", 1, true}}; }
+  void bind_buffer(const std::string& name, void* data) override {
+    (name == "seed" ? seed_ : counter_) = static_cast<int64_t*>(data);
+  }
+
+ private:
+  static uint8_t* mask(const OpCtx<T>& c) { return reinterpret_cast<uint8_t*>(c.state); }
+  double p_;
+  bool dropped_ = false;
+  int64_t *seed_ = nullptr, *counter_ = nullptr;
+};
+
+// ("batchnorm", c, w_off, b_off, eps, momentum, cumulative, track): BatchNorm1d over the batch.
+// Train mode: batch statistics (n >= 2), and with track the buffers running_mean/running_var
+// (c,) and num_batches_tracked (int64) updated as torch: f = momentum, or 1/num_batches_tracked
+// when cumulative; running = f·batch + (1 − f)·running in double, the variance unbiased. Eval
+// mode with track: the running statistics (constants in backward). w_off/b_off −1: not affine.
+template <typename T>
+class BatchNormOp final : public Op<T> {
+ public:
+  explicit BatchNormOp(const UnitArgs& a) {
+    a.expect(7, "(num_features, w_off, b_off, eps, momentum, cumulative, track_running_stats)");
+    c_ = a.integer(0), w_off_ = a.integer(1), b_off_ = a.integer(2);
+    eps_ = a.number(3), momentum_ = a.number(4), cumulative_ = a.number(5) != 0, track_ = a.number(6) != 0;
+    if (c_ < 1) throw std::invalid_argument("a BatchNorm1d layer needs num_features >= 1");
+    if ((w_off_ < 0) != (b_off_ < 0)) throw std::invalid_argument("a BatchNorm1d layer has both weight and bias or neither");
+    mean_.assign(size_t(c_), T(0)), var_.assign(size_t(c_), T(0));
+  }
+  int64_t configure(int64_t in) override {
+    if (in != c_)
+      throw std::invalid_argument("a BatchNorm1d layer expects " + std::to_string(c_) +
+                                  " features but the previous layer gives " + std::to_string(in));
+    return c_;
+  }
+  void forward(const T* in, T* out, int64_t n, const OpCtx<T>& c) override {
+    const T *w = at(c.params, w_off_), *b = at(c.params, b_off_);
+    batch_ = c.training || !track_;
+    if (!batch_) {
+      batchnorm_apply<T>(in, rm_, rv_, w, b, out, n, c_, eps_);
+      return;
+    }
+    if (n < 2)
+      throw std::invalid_argument("BatchNorm1d: batch statistics need more than 1 value per feature (as torch: "
+                                  "'Expected more than 1 value per channel when training'), got a batch of " +
+                                  std::to_string(n));
+    batchnorm_stats<T>(in, n, c_, mean_.data(), var_.data());
+    batchnorm_apply<T>(in, mean_.data(), var_.data(), w, b, out, n, c_, eps_);
+    if (c.training && track_) {
+      ++*count_;
+      const double f = cumulative_ ? 1.0 / double(*count_) : momentum_, unbias = double(n) / double(n - 1);
+      for (int64_t j = 0; j < c_; ++j) {
+        rm_[j] = T(f * double(mean_[j]) + (1 - f) * double(rm_[j]));
+        rv_[j] = T(f * double(var_[j]) * unbias + (1 - f) * double(rv_[j]));
+      }
+    }
+  }
+  void backward(const T* in, const T*, T* dout, T* din, int64_t n, const OpCtx<T>& c) override {
+    const T* w = at(c.params, w_off_);
+    const T *m = batch_ ? mean_.data() : rm_, *v = batch_ ? var_.data() : rv_;
+    batchnorm_backward<T>(in, m, v, w, dout, din, at(c.grads, w_off_), at(c.grads, b_off_), n, c_, eps_, batch_);
+  }
+  bool in_place_backward() const override { return false; }
+  std::vector<ParamRange> parameters() const override {
+    if (w_off_ < 0) return {};
+    return {{w_off_, c_, false}, {b_off_, c_, false}};
+  }
+  std::vector<BufferSpec> buffers() const override {
+    if (!track_) return {};
+    return {{"running_mean", c_, false}, {"running_var", c_, false}, {"num_batches_tracked", 1, true}};
+  }
+  void bind_buffer(const std::string& name, void* data) override {
+    if (name == "running_mean") rm_ = static_cast<T*>(data);
+    else if (name == "running_var") rv_ = static_cast<T*>(data);
+    else count_ = static_cast<int64_t*>(data);
+  }
+
+ private:
+  template <typename P> static P* at(P* base, int64_t off) { return off >= 0 ? base + off : nullptr; }
+  int64_t c_, w_off_, b_off_;
+  double eps_, momentum_;
+  bool cumulative_, track_, batch_ = true;
+  std::vector<T> mean_, var_;  // the last forward's statistics (c,), for backward
+  T *rm_ = nullptr, *rv_ = nullptr;
+  int64_t* count_ = nullptr;
+};
+
+// ("layernorm", c, w_off, b_off, eps): LayerNorm over each row's c features; the row's mean and
+// variance are per-step state. w_off/b_off −1: no weight/bias.
+template <typename T>
+class LayerNormOp final : public Op<T> {
+ public:
+  explicit LayerNormOp(const UnitArgs& a) {
+    a.expect(4, "(normalized_shape, w_off, b_off, eps)");
+    c_ = a.integer(0), w_off_ = a.integer(1), b_off_ = a.integer(2), eps_ = a.number(3);
+    if (c_ < 1) throw std::invalid_argument("a LayerNorm layer needs normalized_shape >= 1");
+  }
+  int64_t configure(int64_t in) override {
+    if (in != c_)
+      throw std::invalid_argument("a LayerNorm layer expects " + std::to_string(c_) +
+                                  " features but the previous layer gives " + std::to_string(in));
+    return c_;
+  }
+  void forward(const T* in, T* out, int64_t n, const OpCtx<T>& c) override {
+    layernorm_forward<T>(in, at(c.params, w_off_), at(c.params, b_off_), out, c.state, c.state + n, n, c_, eps_);
+  }
+  void backward(const T* in, const T*, T* dout, T* din, int64_t n, const OpCtx<T>& c) override {
+    layernorm_backward<T>(in, at(c.params, w_off_), c.state, c.state + n, dout, din, at(c.grads, w_off_),
+                          at(c.grads, b_off_), n, c_, eps_);
+  }
+  bool in_place_backward() const override { return false; }
+  int64_t state_per_row() const override { return 2; }  // mean (n) then variance (n)
+  std::vector<ParamRange> parameters() const override {
+    std::vector<ParamRange> r;
+    if (w_off_ >= 0) r.push_back({w_off_, c_, false});
+    if (b_off_ >= 0) r.push_back({b_off_, c_, false});
+    return r;
+  }
+
+ private:
+  template <typename P> static P* at(P* base, int64_t off) { return off >= 0 ? base + off : nullptr; }
+  int64_t c_, w_off_, b_off_;
+  double eps_;
+};
+
 // ("_probe",): not a layer but the test of the engine's state protocol (tests/test_engine.py):
 // identity in both directions; in train mode it keeps its input as per-step state and, in
 // backward, checks the state survived (the gradient is then exact), adds the batch's column
@@ -178,6 +387,14 @@ const std::map<std::string, OpFactory<T>>& registry() {
       {"sigmoid", make<T, ActivationOp<T, SigmoidKernels<T>>>},
       {"tanh", make<T, ActivationOp<T, TanhKernels<T>>>},
       {"identity", make<T, ActivationOp<T, IdentityKernels<T>>>},
+      {"gelu", make<T, ActivationOp<T, GeluKernels<T>>>},
+      {"silu", make<T, ActivationOp<T, SiluKernels<T>>>},
+      {"elu", make<T, ActivationOp<T, EluKernels<T>>>},
+      {"softplus", make<T, ActivationOp<T, SoftplusKernels<T>>>},
+      {"softmax", make<T, SoftmaxOp<T>>},
+      {"dropout", make<T, DropoutOp<T>>},
+      {"batchnorm", make<T, BatchNormOp<T>>},
+      {"layernorm", make<T, LayerNormOp<T>>},
       {"_probe", make<T, ProbeOp<T>>},
   };
   return r;

@@ -1,5 +1,6 @@
 """Data sets: the bundled 8×8 handwritten digits (a copy of scikit-learn's, from UCI optdigits),
-and a reader (and writer) for IDX files, the format of MNIST and its drop-ins."""
+MNIST and Fashion-MNIST (downloaded and checked on first use), and a reader (and writer) for IDX
+files, the format of MNIST and its drop-ins."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from importlib import resources
 
 import numpy as np
 
-from .idx import load_idx, load_mnist, save_idx
+from .download import DownloadError, data_home
+from .idx import load_idx, save_idx
+from .mnist import load_fashion_mnist, load_mnist
 
-__all__ = ["load_digits", "load_idx", "load_mnist", "save_idx"]
+__all__ = ["DownloadError", "data_home", "load_digits", "load_fashion_mnist", "load_idx", "load_mnist",
+           "save_idx"]
 
 
 def load_digits(*, dtype: str | np.dtype = "float32", scale: bool = True,

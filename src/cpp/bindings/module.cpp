@@ -8,6 +8,8 @@ void register_losses(py::module_& m);
 void register_optim(py::module_& m);
 void register_runtime(py::module_& m);
 void register_engine(py::module_& m);
+void register_dropout(py::module_& m);
+void register_norm(py::module_& m);
 }  // namespace fastgd
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -19,4 +21,6 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   fastgd::register_optim(m);
   fastgd::register_runtime(m);
   fastgd::register_engine(m);
+  fastgd::register_dropout(m);
+  fastgd::register_norm(m);
 }

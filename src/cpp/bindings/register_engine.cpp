@@ -458,13 +458,14 @@ class PyEngine {
                               " to match the net's output, got " + shape_str(keep));
       check_target_values(fn, keep);
     }
-    py::array w = sample_weight(fn, w_, n);
+    py::object w;  // a null handle unless weights are given (no array allocated per step)
+    if (!w_.is_none()) w = sample_weight(fn, w_, n);
     return visit([&](auto& e, auto tag) {
       using T = decltype(tag);
       Targets<T> t;
       if (use_labels) t.labels = labels.data();
       else t.values = cptr<T>(keep);
-      if (!w_.is_none()) t.weights = cptr<T>(w);
+      if (w) t.weights = static_cast<const T*>(py::reinterpret_borrow<py::array>(w).data());
       const T* x = cptr<T>(X);
       double loss = 0;
       guarded(fn, [&] {
@@ -477,7 +478,6 @@ class PyEngine {
 
   // None, or per-sample weights: shape (n,), the net's dtype, finite and >= 0.
   py::array sample_weight(const char* fn, py::handle w_, int64_t n) {
-    if (w_.is_none()) return py::array();
     py::array w = float_array(w_, fn, "sample_weight");
     if (dtype_of(w) != dt_)
       throw py::type_error(std::string(fn) + ": sample_weight must be " + dtype_name(dt_) + " (the net's dtype), got " +
