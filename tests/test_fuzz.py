@@ -439,14 +439,14 @@ def tol_adam(inputs, outputs):
     return [(p * (1 + lr * wd) + upd) * 8, None, m * 4, v * 4, vmax]
 
 
-def _hyper(kw, *keys):
+def _abs_hyper(kw, *keys):
     return (abs(kw[k]) for k in keys)
 
 
 def tol_rmsprop(inputs, outputs):
     kw = inputs
     p, g, sq = (_abs(kw[k]) for k in ("param", "grad", "square_avg"))
-    lr, alpha, eps, wd, mu = _hyper(kw, "lr", "alpha", "eps", "weight_decay", "momentum")
+    lr, alpha, eps, wd, mu = _abs_hyper(kw, "lr", "alpha", "eps", "weight_decay", "momentum")
     g = g + wd * p
     s = alpha * sq + abs(1 - alpha) * g * g
     with np.errstate(all="ignore"):
@@ -473,7 +473,7 @@ def tol_rmsprop(inputs, outputs):
 def tol_adagrad(inputs, outputs):
     kw = inputs
     p, g, acc = (_abs(kw[k]) for k in ("param", "grad", "state_sum"))
-    lr, decay, wd, eps, step = _hyper(kw, "lr", "lr_decay", "weight_decay", "eps", "step")
+    lr, decay, wd, eps, step = _abs_hyper(kw, "lr", "lr_decay", "weight_decay", "eps", "step")
     g = g + wd * p
     s = acc + g * g
     with np.errstate(all="ignore"):
@@ -481,10 +481,10 @@ def tol_adagrad(inputs, outputs):
     return [(p + lr / (1 + (step - 1) * decay) * q) * 8, None, s * 4]
 
 
-def _moments(kw, outputs):
+def _adam_like_terms(kw, outputs):
     """Magnitudes of the shrunk param, g, m and v of the Adam-like kernels."""
     p, g, m, v = (_abs(kw[k]) for k in ("param", "grad", "exp_avg", "exp_avg_sq"))
-    lr, b1, b2, wd = _hyper(kw, "lr", "beta1", "beta2", "weight_decay")
+    lr, b1, b2, wd = _abs_hyper(kw, "lr", "beta1", "beta2", "weight_decay")
     p = p * (1 + lr * wd)
     g = g + wd * p
     return p, g, m + g, b2 * v + (1 - b2) * g * g
@@ -492,8 +492,8 @@ def _moments(kw, outputs):
 
 def tol_nadam(inputs, outputs):
     kw = inputs
-    p, g, m, v = _moments(kw, outputs)
-    lr, b1, b2, eps, psi, step, prod = _hyper(kw, "lr", "beta1", "beta2", "eps", "momentum_decay", "step",
+    p, g, m, v = _adam_like_terms(kw, outputs)
+    lr, b1, b2, eps, psi, step, prod = _abs_hyper(kw, "lr", "beta1", "beta2", "eps", "momentum_decay", "step",
                                               "mu_product")
     with np.errstate(all="ignore"):
         mu = b1 * (1 - 0.5 * 0.96 ** (step * psi))
@@ -506,8 +506,8 @@ def tol_nadam(inputs, outputs):
 
 def tol_radam(inputs, outputs):
     kw = inputs
-    p, g, m, v = _moments(kw, outputs)
-    lr, b1, b2, eps, step = _hyper(kw, "lr", "beta1", "beta2", "eps", "step")
+    p, g, m, v = _adam_like_terms(kw, outputs)
+    lr, b1, b2, eps, step = _abs_hyper(kw, "lr", "beta1", "beta2", "eps", "step")
     with np.errstate(all="ignore"):
         bc1, bc2 = 1 - b1**step, 1 - b2**step
         upd = lr * m / bc1 * (1 + math.sqrt(bc2) / (np.sqrt(_abs(outputs[3])) + eps))
@@ -890,12 +890,12 @@ def oracle(case: Case) -> Verdict:
             v.errors.add(TypeError)
         elif math.isnan(sc["slope"]):
             v.errors.add(ValueError)
-    for key in ("alpha", "beta", "threshold"):  # finite real hyper-parameters (beta also non-zero)
-        if key in sc:
+    for key in ("alpha", "beta", "threshold"):  # finite real hyper-parameters (softplus's beta also
+        if key in sc:                           # non-zero; smooth_l1's beta = 0 is L1, as torch)
             x = sc[key]
             if not isinstance(x, float | int) or isinstance(x, bool):
                 v.errors.add(TypeError)
-            elif not math.isfinite(x) or (key == "beta" and x == 0):
+            elif not math.isfinite(x) or (key == "beta" and x == 0 and case.name.startswith("softplus")):
                 v.errors.add(ValueError)
     if "p" in sc:
         x = sc["p"]
