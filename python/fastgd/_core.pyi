@@ -7,7 +7,7 @@ import typing
 
 import numpy
 
-__all__: list[str] = ['Engine', 'adagrad_step', 'adam_step', 'batchnorm_backward', 'batchnorm_forward', 'bce_with_logits', 'blas_config', 'blas_corename', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'get_num_threads', 'huber', 'l1', 'layernorm_backward', 'layernorm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'nadam_step', 'poisson_nll', 'radam_step', 'relu', 'relu_backward', 'rmsprop_step', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'smooth_l1', 'softmax', 'softmax_backward', 'softmax_cross_entropy', 'softplus', 'softplus_backward', 'tanh', 'tanh_backward']
+__all__: list[str] = ['Engine', 'adagrad_step', 'adam_step', 'batchnorm_backward', 'batchnorm_forward', 'bce_with_logits', 'blas_config', 'csr_linear_backward', 'csr_linear_forward', 'blas_corename', 'dropout', 'dropout_backward', 'elu', 'elu_backward', 'gelu', 'gelu_backward', 'get_num_threads', 'huber', 'l1', 'layernorm_backward', 'layernorm_forward', 'leaky_relu', 'leaky_relu_backward', 'linear_backward', 'linear_forward', 'mse', 'mse_gradient', 'nadam_step', 'poisson_nll', 'radam_step', 'relu', 'relu_backward', 'rmsprop_step', 'set_num_threads', 'sgd_step', 'sigmoid', 'sigmoid_backward', 'silu', 'silu_backward', 'smooth_l1', 'softmax', 'softmax_backward', 'softmax_cross_entropy', 'softplus', 'softplus_backward', 'tanh', 'tanh_backward']
 class Engine:
     """
     The fused training step of a net of built-in layers (private: used by fastgd.Trainer).
@@ -31,6 +31,18 @@ class Engine:
     def clear_groups(self) -> None:
         """
         Remove every optimizer group (update() then only clips).
+        """
+    def forward_csr(self, indptr: typing.Any, indices: typing.Any, data: typing.Any, training: bool = False) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+        """
+        forward() on a CSR batch (see step_csr).
+        """
+    def loss_and_grad_csr(self, indptr: typing.Any, indices: typing.Any, data: typing.Any, y: typing.Any, sample_weight: typing.Any = None) -> float:
+        """
+        loss_and_grad() on a CSR batch (see step_csr).
+        """
+    def step_csr(self, indptr: typing.Any, indices: typing.Any, data: typing.Any, y: typing.Any, sample_weight: typing.Any = None) -> float:
+        """
+        step() on a CSR batch (the arrays of a scipy.sparse CSR matrix, data of the net's dtype) read by the first layer, a Linear, without densifying it.
         """
     def forward(self, X: typing.Any, training: bool = False) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
         """
@@ -142,6 +154,15 @@ def blas_config() -> str:
 def blas_corename() -> str:
     """
     The CPU kernel OpenBLAS selected.
+    """
+def csr_linear_backward(indptr: typing.Any, indices: typing.Any, data: typing.Any, dZ: typing.Any, n_features: typing.SupportsInt | typing.SupportsIndex, *, out: typing.Any = None) -> tuple:
+    """
+    Dense layer backward for ``Z = X @ W + b`` with a CSR ``X``: ``dW = X.T @ dZ``, ``db = dZ.sum(0)``
+    (no dX: a sparse X is the data itself).
+    """
+def csr_linear_forward(indptr: typing.Any, indices: typing.Any, data: typing.Any, W: typing.Any, b: typing.Any = None, *, out: typing.Any = None) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
+    """
+    Dense layer forward on a CSR input: ``Z = X @ W + b`` with ``X`` given by its CSR arrays.
     """
 def dropout(X: typing.Any, p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.Any, counter: typing.Any, *, out: typing.Any = None) -> tuple:
     """

@@ -60,6 +60,7 @@ from .losses import (
     SmoothL1Loss,
 )
 from .parameter import Parameter
+from .sparse import CsrRows
 
 __all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "UPDATE_SPECS", "flatten", "plan"]
 
@@ -392,6 +393,8 @@ class FusedStep:
         """
         self._sync_hyper()
         self.last_X = X
+        if isinstance(X, CsrRows):  # the first Linear reads the CSR rows (Engine::step_csr)
+            return self.engine.step_csr(X.indptr, X.indices, X.data, y, sample_weight)
         return self.engine.step(X, y, sample_weight)
 
     def _sync_hyper(self) -> None:
@@ -428,6 +431,8 @@ class FusedStep:
                       sample_weight: np.ndarray | None = None) -> float:
         """Forward, loss and backward into the flat grad buffer, no update; returns the loss."""
         self.last_X = X
+        if isinstance(X, CsrRows):
+            return self.engine.loss_and_grad_csr(X.indptr, X.indices, X.data, y, sample_weight)
         return self.engine.loss_and_grad(X, y, sample_weight)
 
     def update(self) -> None:
@@ -439,6 +444,8 @@ class FusedStep:
     def forward(self, X: np.ndarray) -> np.ndarray:
         """The net's output for ``X`` in eval mode (as ``net.eval(); net.forward(X)``), from
         the flat buffers; the workspace of the last step is overwritten."""
+        if isinstance(X, CsrRows):
+            return self.engine.forward_csr(X.indptr, X.indices, X.data, training=False)
         return self.engine.forward(X, training=False)
 
     def set_l2(self, lam: float) -> None:
@@ -456,7 +463,7 @@ class FusedStep:
         keeps none, so there it is recomputed (with the weights after the update)."""
         out = self.engine.last_output()
         if len(out) == 0 and len(self.last_X):
-            out = self.engine.forward(self.last_X)
+            out = self.forward(self.last_X)
         return out
 
     def sync_state(self) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import ops
 from .parameter import Parameter
+from .sparse import CsrRows
 
 __all__ = [
     "ELU",
@@ -319,14 +320,32 @@ class Linear(Layer):
     def output_features(self, in_features: int) -> int:
         return self.out_features
 
-    def forward(self, X: np.ndarray) -> np.ndarray:
+    def forward(self, X: np.ndarray | CsrRows) -> np.ndarray:
+        """``X @ W + b`` for ``X`` (n, in_features), or a sparse ``CsrRows`` of the same shape
+        (``ops.csr_linear_forward``: the CSR rows are never densified)."""
         W = self._weights()
-        self._X = X
-        return ops.linear_forward(X, W.data, None if self.b is None else self.b.data)
+        self._X = X  # type: ignore[assignment]
+        b = None if self.b is None else self.b.data
+        if isinstance(X, CsrRows):
+            if X.shape[1] != self.in_features:
+                raise ValueError(f"Linear: X must have {self.in_features} features (columns), got "
+                                 f"shape {X.shape}")
+            return ops.csr_linear_forward(X.indptr, X.indices, X.data, W.data, b)
+        return ops.linear_forward(X, W.data, b)
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         W = self._weights()
-        dX, dW, db = ops.linear_backward(self._saved("_X"), W.data, dout, need_dx=need_dx)
+        X = self._saved("_X")
+        if isinstance(X, CsrRows):  # a sparse input is the data: no dX
+            if need_dx:
+                raise ValueError("Linear.backward: the input was sparse (CsrRows), which has no "
+                                 "gradient; call backward(dout, need_dx=False)")
+            dW, db = ops.csr_linear_backward(X.indptr, X.indices, X.data, dout, self.in_features)
+            W.grad += dW
+            if self.b is not None:
+                self.b.grad += db
+            return None
+        dX, dW, db = ops.linear_backward(X, W.data, dout, need_dx=need_dx)
         W.grad += dW
         if self.b is not None:
             self.b.grad += db

@@ -13,6 +13,7 @@ import numpy as np
 from .layers import Layer, float_dtype, layer_from_config
 from .losses import Loss, check_sample_weight, get_loss
 from .parameter import Parameter
+from .sparse import CsrRows, csr_rows, is_sparse
 
 if TYPE_CHECKING:
     from .callbacks import Callback, History
@@ -192,6 +193,8 @@ class Net(Layer):
         Returns ``X`` unchanged. ``TypeError`` for a non-array or another dtype (never cast),
         ``ValueError`` for a wrong number of dimensions or features.
         """
+        if is_sparse(X):
+            return self._check_sparse(csr_rows(X, None, name), name)  # type: ignore[return-value]
         if not isinstance(X, np.ndarray):
             raise TypeError(f"{name} must be a numpy.ndarray of {self.dtype}, got {type(X).__name__}")
         cols = "n_features" if self.in_features is None else str(self.in_features)
@@ -208,6 +211,26 @@ class Net(Layer):
             )
         return X
 
+    def _check_sparse(self, X: CsrRows, name: str) -> CsrRows:
+        """A sparse input: the first layer must be a ``Linear`` (which reads the CSR rows
+        directly; no other layer takes a sparse input), the width and dtype those of the net."""
+        from .layers import Linear
+
+        first: Layer = self
+        while isinstance(first, Net):
+            first = first.layers[0]
+        if not isinstance(first, Linear):
+            raise TypeError(f"{name} is sparse (scipy.sparse), which only a Linear first layer takes; "
+                            f"this net starts with {first!r} (densify small inputs with {name}.toarray())")
+        if X.shape[1] != first.in_features:
+            raise ValueError(f"{name} must have {first.in_features} features (columns) to match the "
+                             f"first layer, got shape {X.shape}")
+        if X.dtype != self.dtype:
+            raise TypeError(f"{name} is a sparse matrix of dtype {X.dtype} but the net's dtype is "
+                            f"{self.dtype}; convert with {name}.astype(np.{self.dtype}) or build the net "
+                            f"with dtype='{X.dtype}'")
+        return X
+
     def as_input(self, X: Any, name: str = "X") -> Any:
         """``X`` as ``fit``/``predict``/``evaluate`` take it, converted once per call.
 
@@ -218,12 +241,15 @@ class Net(Layer):
         h5py dataset) is not read here: ``rows`` reads it batch by batch. The building blocks
         (``forward``, ``Trainer.step``, ``fastgd.ops``) stay strict: they take arrays of the
         net's dtype only and never cast. Strings, objects and complex numbers are a
-        ``TypeError``.
+        ``TypeError``. A scipy.sparse matrix (CSR, CSC, COO, ...) becomes ``CsrRows`` of the
+        net's dtype (converted once to CSR, never densified; see ``fastgd.sparse``).
 
         Example:
             >>> net.as_input([[1, 2, 3]]).dtype
             dtype('float32')
         """
+        if is_sparse(X):
+            return self._check_sparse(csr_rows(X, self.dtype, name), name)
         if is_lazy(X):
             shape, dtype = tuple(X.shape), np.dtype(X.dtype)
             if dtype.kind not in "biuf":
@@ -629,7 +655,7 @@ def is_lazy(X: Any) -> bool:
     ``ndarray`` (an h5py dataset, a zarr array; pandas objects are converted whole)."""
     if isinstance(X, np.memmap):
         return True
-    if isinstance(X, np.ndarray) or type(X).__module__.startswith("pandas"):
+    if isinstance(X, np.ndarray) or type(X).__module__.startswith("pandas") or is_sparse(X):
         return False
     return all(hasattr(X, a) for a in ("shape", "dtype", "__getitem__", "__len__"))
 

@@ -5,6 +5,8 @@ argument, the expected and the received shape/dtype), never changes dtype, relea
 it computes, and reads C-contiguous arrays without copying. Fortran-ordered matrices are read by
 BLAS with a transpose flag; other strided inputs are copied once. ``out=`` writes into a given
 C-contiguous array; elementwise kernels may run in place (``out`` is the input).
+``csr_linear_forward``/``csr_linear_backward`` take a sparse ``X`` as its three CSR arrays
+(``X.indptr, X.indices, X.data`` of a scipy.sparse CSR matrix, int32 or int64 indices).
 
 Example:
     >>> import numpy as np, fastgd
@@ -21,6 +23,8 @@ from ._core import (
     batchnorm_backward,
     batchnorm_forward,
     bce_with_logits,
+    csr_linear_backward,
+    csr_linear_forward,
     dropout,
     dropout_backward,
     elu,
@@ -64,6 +68,8 @@ __all__ = [
     "batchnorm_backward",
     "batchnorm_forward",
     "bce_with_logits",
+    "csr_linear_backward",
+    "csr_linear_forward",
     "dropout",
     "dropout_backward",
     "elu",

@@ -23,6 +23,8 @@ import numpy as np
 __all__ = [
     "linear_forward",
     "linear_backward",
+    "csr_linear_forward",
+    "csr_linear_backward",
     "relu",
     "relu_backward",
     "leaky_relu",
@@ -104,6 +106,44 @@ def linear_backward(X, W, dZ, *, need_dx=True, out=None):
     if out is not None:
         dX, dW, db = (r if o is None or r is None else _put(r, o) for r, o in zip((dX, dW, db), out))
     return dX, dW, db
+
+
+# ---------------------------------------------------------------------------------- sparse
+
+
+def _csr_entries(indptr, indices, data):
+    """(row, column, value) of every entry of the CSR rows ``indptr`` (which may start above 0)."""
+    lo, hi = int(indptr[0]), int(indptr[-1])
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    return rows, indices[lo:hi], data[lo:hi]
+
+
+def csr_linear_forward(indptr, indices, data, W, b=None, *, out=None):
+    """Dense layer forward on a CSR ``X``: ``Z = X @ W + b``.
+
+    Z[i] = b + Σ_{p in [indptr[i], indptr[i+1])} data[p] · W[indices[p]]  ->  Z: (n, out).
+    """
+    rows, cols, vals = _csr_entries(indptr, indices, data)
+    Z = np.zeros((len(indptr) - 1, W.shape[1]), W.dtype)
+    np.add.at(Z, rows, vals[:, None] * W[cols])
+    if b is not None:
+        Z += b
+    return _put(Z, out)
+
+
+def csr_linear_backward(indptr, indices, data, dZ, n_features, *, out=None):
+    """Dense layer backward for ``Z = X @ W + b`` with a CSR ``X`` (no dX).
+
+    dW[c] = Σ over entries (i, c, v) of v · dZ[i]  (dW = Xᵀ @ dZ, (n_features, out));
+    db = Σ_rows dZ (out,). ``out``: an optional ``(dW, db)`` tuple to write into.
+    """
+    rows, cols, vals = _csr_entries(indptr, indices, data)
+    dW = np.zeros((n_features, dZ.shape[1]), dZ.dtype)
+    np.add.at(dW, cols, vals[:, None] * dZ[rows])
+    db = dZ.sum(axis=0, dtype=np.float64).astype(dZ.dtype)
+    if out is not None:
+        dW, db = _put(dW, out[0]), _put(db, out[1])
+    return dW, db
 
 
 # ---------------------------------------------------------------------------- activations

@@ -18,6 +18,7 @@ from .errors import DivergenceError
 from .losses import Loss, check_sample_weight, get_loss
 from .net import Net, is_lazy, metric_sums
 from .net import training_mode as _mode
+from .sparse import CsrRows, is_sparse
 
 __all__ = ["Trainer"]
 
@@ -232,7 +233,8 @@ class Trainer:
         """One training step on the batch ``(X, y)``, in train mode; returns the batch's mean
         loss (before the update).
 
-        ``X`` is (n, in_features) of the net's dtype; ``y`` targets as the loss expects (see
+        ``X`` is (n, in_features) of the net's dtype (or a scipy.sparse matrix of it, read by a
+        ``Linear`` first layer as CSR rows); ``y`` targets as the loss expects (see
         ``fastgd.losses``); ``sample_weight`` (n,) non-negative weights make the batch loss
         ``Σ wᵢ ℓᵢ / Σ wᵢ`` (a batch whose weights sum to 0 contributes nothing: no update, loss
         0). Gradients are zeroed first, so they hold this batch's gradient after.
@@ -248,6 +250,8 @@ class Trainer:
                 return self.step(X, y, sample_weight)
             finally:
                 net.eval()
+        if is_sparse(X) and not isinstance(X, CsrRows):  # scipy.sparse: its CSR arrays, once
+            X = net.check_input(X)
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, len(X), net.dtype)
             if not sample_weight.sum() > 0:
@@ -470,8 +474,14 @@ class Trainer:
         if n == 0:
             raise ValueError("fit: X has no samples")
         y = net.as_targets(loss, y, X)
-        for i in range(0, n, _EVAL_BATCH if is_lazy(X) else max(n, 1)):
-            _check_finite(net.rows(X, slice(i, i + _EVAL_BATCH)) if is_lazy(X) else X, "X", i)
+        if isinstance(X, CsrRows):
+            bad = X.first_nonfinite()
+            if bad is not None:
+                raise ValueError(f"fit: X contains NaN or inf (first at index {bad}); remove or "
+                                 "impute those values before training")
+        else:
+            for i in range(0, n, _EVAL_BATCH if is_lazy(X) else max(n, 1)):
+                _check_finite(net.rows(X, slice(i, i + _EVAL_BATCH)) if is_lazy(X) else X, "X", i)
         if y.dtype.kind == "f":
             _check_finite(y, "y")
         if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or int(epochs) < 0:
@@ -550,8 +560,10 @@ class Trainer:
         ]
         if is_lazy(X):  # a memory-mapped X: judge the scale on its first rows
             X = self.net.rows(X, slice(0, _EVAL_BATCH))
-        x_max = float(np.max(np.abs(X)))
-        x_std = X.std(axis=0)
+        if isinstance(X, CsrRows):
+            x_max, x_std = X.abs_max(), X.column_std()
+        else:
+            x_max, x_std = float(np.max(np.abs(X))), X.std(axis=0)
         scale_note = f"the features reach |X| = {x_max:.3g}"
         if x_std.size:
             scale_note += f" and their standard deviations span {x_std.min():.3g}..{x_std.max():.3g}"

@@ -51,6 +51,14 @@ class Engine {
   // training averages the gradients across processes in between.
   void update();
 
+  // The same three with a CSR batch (X.rows rows of in_features() columns, checked by the caller:
+  // csr_check) as the input of the first op, which must take one (a Linear; else
+  // std::invalid_argument): its sparse forward/backward (sparse.hpp), the rest of the plan, the
+  // loss and the update as above. (engine_sparse.cpp)
+  double step_csr(const CsrRef<T>& X, const Targets<T>& y);
+  double loss_and_grad_csr(const CsrRef<T>& X, const Targets<T>& y);
+  void forward_csr(const CsrRef<T>& X, T* out, bool training = false);
+
   // The output of the last forward (last_rows() × out_features()), valid until the next call.
   const T* last_output() const { return outs_.back().data(); }
   int64_t last_rows() const { return last_rows_; }
@@ -66,6 +74,9 @@ class Engine {
   };
   const T* run_forward(const T* X, int64_t n, bool training);
   double run_backward(const T* X, int64_t n, const Targets<T>& y);
+  const T* run_forward_csr(const CsrRef<T>& X, bool training);
+  double run_backward_csr(const CsrRef<T>& X, const Targets<T>& y);
+  void require_csr() const;
   double add_l2();
   void reserve(int64_t n);
   void require_ready() const;

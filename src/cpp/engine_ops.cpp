@@ -11,6 +11,7 @@
 #include "engine_units.hpp"
 #include "losses.hpp"
 #include "norm.hpp"
+#include "sparse.hpp"
 
 namespace fastgd {
 
@@ -64,6 +65,14 @@ class LinearOp final : public Op<T> {
   // Linear regression: loss and gradient in one pass over X (a GEMM with N = 1 reads it twice).
   double fused_mse(const T* X, const T* y, int64_t n, const OpCtx<T>& c) override {
     return linreg_mse<T>(c.params + w_off_, bias(c.params), X, y, c.grads + w_off_, bias(c.grads), n, in_);
+  }
+  // A CSR input: Z = X·W + b, and dW = Xᵀ·dZ, db = Σ dZ (sparse.hpp)
+  bool takes_csr() const override { return true; }
+  void forward_csr(const CsrRef<T>& X, T* out, const OpCtx<T>& c) override {
+    csr_linear_forward<T>(X, c.params + w_off_, bias(c.params), out, in_, out_);
+  }
+  void backward_csr(const CsrRef<T>& X, const T* dout, const OpCtx<T>& c) override {
+    csr_linear_backward<T>(X, dout, c.grads + w_off_, bias(c.grads), in_, out_);
   }
 
  private:

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "sparse.hpp"
+
 namespace fastgd {
 
 // The arguments of a unit as Python gave them (all numbers; buffers are bound separately).
@@ -74,6 +76,12 @@ class Op {
   // loss and gradients in one pass over X (fuses_mse() says whether it can).
   virtual bool fuses_mse() const { return false; }
   virtual double fused_mse(const T* /*X*/, const T* /*y*/, int64_t /*n*/, const OpCtx<T>& /*ctx*/) { return 0; }
+  // Sparse input (the first op only, Engine::step_csr): forward from a CSR batch into out
+  // (X.rows × out_width), and backward's parameter gradients from dout (no din: the CSR batch is
+  // the data). takes_csr() says whether the op has them.
+  virtual bool takes_csr() const { return false; }
+  virtual void forward_csr(const CsrRef<T>& /*X*/, T* /*out*/, const OpCtx<T>& /*ctx*/) {}
+  virtual void backward_csr(const CsrRef<T>& /*X*/, const T* /*dout*/, const OpCtx<T>& /*ctx*/) {}
 
   int64_t in_width = 0, out_width = 0;  // set by the engine from configure()
 };

@@ -10,6 +10,7 @@ void register_runtime(py::module_& m);
 void register_engine(py::module_& m);
 void register_dropout(py::module_& m);
 void register_norm(py::module_& m);
+void register_sparse(py::module_& m);
 }  // namespace fastgd
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
   fastgd::register_engine(m);
   fastgd::register_dropout(m);
   fastgd::register_norm(m);
+  fastgd::register_sparse(m);
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <variant>
 
+#include "csr_input.hpp"
 #include "engine.hpp"
 
 namespace fastgd {
@@ -245,6 +246,35 @@ class PyEngine {
   double loss_and_grad(py::handle X, py::handle y, py::handle w) {
     return run("Engine.loss_and_grad", X, y, w, false);
   }
+  // A CSR batch (its indptr, indices, data) as the input of the first op (a Linear).
+  double step_csr(py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle w) {
+    const char* fn = "Engine.step_csr";
+    require_bound(fn);
+    const CsrArrays X = csr_input(fn, indptr, indices, data);
+    return run(fn, py::none(), y, w, true, &X);
+  }
+  double loss_and_grad_csr(py::handle indptr, py::handle indices, py::handle data, py::handle y, py::handle w) {
+    const char* fn = "Engine.loss_and_grad_csr";
+    require_bound(fn);
+    const CsrArrays X = csr_input(fn, indptr, indices, data);
+    return run(fn, py::none(), y, w, false, &X);
+  }
+  py::array forward_csr(py::handle indptr, py::handle indices, py::handle data, bool training) {
+    const char* fn = "Engine.forward_csr";
+    require_bound(fn);
+    const CsrArrays X = csr_input(fn, indptr, indices, data);
+    py::array out(py::dtype(dtype_name(dt_)), std::vector<py::ssize_t>{X.rows, out_features()});
+    visit([&](auto& e, auto tag) {
+      using T = decltype(tag);
+      const CsrRef<T> x = X.ref<T>();
+      T* o = ptr<T>(out);
+      guarded(fn, [&] {
+        py::gil_scoped_release release;
+        e.forward_csr(x, o, training);
+      });
+    });
+    return out;
+  }
 
   void update() {
     require_bound("Engine.update");
@@ -419,11 +449,25 @@ class PyEngine {
                           range + " (or NaN/inf)");
   }
 
-  double run(const char* fn, py::handle X_, py::handle y_, py::handle w_, bool update) {
+  // The CSR arrays of a batch: data of the net's dtype, in_features() columns.
+  CsrArrays csr_input(const char* fn, py::handle indptr, py::handle indices, py::handle data) {
+    CsrArrays X = csr_arrays(indptr, indices, data, fn, in_features());
+    if (dtype_of(X.data) != dt_)
+      throw py::type_error(std::string(fn) + ": data must be " + dtype_name(dt_) + " (the net's dtype), got " +
+                           dtype_name(dtype_of(X.data)));
+    return X;
+  }
+
+  // One training step (or loss and gradients when !update) on X_, or on the CSR batch csr.
+  double run(const char* fn, py::handle X_, py::handle y_, py::handle w_, bool update,
+             const CsrArrays* csr = nullptr) {
     require_bound(fn);
-    py::array X = input(X_, fn);
-    const int64_t n = X.shape(0), c = out_features();
-    if (n == 0) throw py::value_error(std::string(fn) + ": X has no samples (shape " + shape_str(X) + ")");
+    py::array X;
+    if (!csr) X = input(X_, fn);
+    const int64_t n = csr ? csr->rows : X.shape(0), c = out_features();
+    const std::string xshape =
+        csr ? "(" + std::to_string(n) + ", " + std::to_string(in_features()) + ")" : shape_str(X);
+    if (n == 0) throw py::value_error(std::string(fn) + ": X has no samples (shape " + xshape + ")");
     if (!py::isinstance<py::array>(y_))
       throw py::type_error(std::string(fn) + ": y must be a numpy.ndarray, got " + describe(y_));
     auto y = py::reinterpret_borrow<py::array>(y_);
@@ -433,7 +477,7 @@ class PyEngine {
     if (use_labels) {
       if (y.shape(0) != n)
         throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ",) to match X " +
-                              shape_str(X) + ", got " + shape_str(y));
+                              xshape + ", got " + shape_str(y));
       // bool labels are class indices 0/1, as in the layer-by-layer path (losses.py)
       labels = class_labels(y.dtype().kind() == 'b' ? py::array(py::array_t<int64_t, py::array::forcecast>::ensure(y)) : y,
                             fn, c);
@@ -466,8 +510,16 @@ class PyEngine {
       if (use_labels) t.labels = labels.data();
       else t.values = cptr<T>(keep);
       if (w) t.weights = static_cast<const T*>(py::reinterpret_borrow<py::array>(w).data());
-      const T* x = cptr<T>(X);
       double loss = 0;
+      if (csr) {
+        const CsrRef<T> x = csr->ref<T>();
+        guarded(fn, [&] {
+          py::gil_scoped_release release;
+          loss = update ? e.step_csr(x, t) : e.loss_and_grad_csr(x, t);
+        });
+        return loss;
+      }
+      const T* x = cptr<T>(X);
       guarded(fn, [&] {
         py::gil_scoped_release release;
         loss = update ? e.step(x, n, t) : e.loss_and_grad(x, n, t);
@@ -547,6 +599,13 @@ bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or 
            "Forward, loss and backward (gradients overwritten), no update; returns the loss.")
       .def("update", &PyEngine::update,
            "Clip (when set) and apply the optimizer update to the gradients in the buffer, as the end of step().")
+      .def("step_csr", &PyEngine::step_csr, "indptr"_a, "indices"_a, "data"_a, "y"_a, "sample_weight"_a = py::none(),
+           "step() on a CSR batch (the arrays of a scipy.sparse CSR matrix, data of the net's dtype) read by the "
+           "first layer, a Linear, without densifying it.")
+      .def("loss_and_grad_csr", &PyEngine::loss_and_grad_csr, "indptr"_a, "indices"_a, "data"_a, "y"_a,
+           "sample_weight"_a = py::none(), "loss_and_grad() on a CSR batch (see step_csr).")
+      .def("forward_csr", &PyEngine::forward_csr, "indptr"_a, "indices"_a, "data"_a, "training"_a = false,
+           "forward() on a CSR batch (see step_csr).")
       .def("forward", &PyEngine::forward, "X"_a, "training"_a = false,
            "The net's output for X, in eval mode unless training=True.")
       .def("last_output", &PyEngine::last_output, "A copy of the last forward's output (n, out_features).")

@@ -1,0 +1,88 @@
+// The engine's entry points for a CSR batch: the first op (a Linear) reads the sparse rows, the
+// rest of the plan runs as in engine.cpp's run_forward/run_backward.
+#include <algorithm>
+#include <stdexcept>
+
+#include "engine.hpp"
+
+namespace fastgd {
+
+template <typename T>
+void Engine<T>::require_csr() const {
+  require_ready();
+  if (!ops_[0]->takes_csr())
+    throw std::invalid_argument("a sparse (CSR) input needs a Linear first layer");
+}
+
+template <typename T>
+const T* Engine<T>::run_forward_csr(const CsrRef<T>& X, bool training) {
+  const int64_t n = X.rows;
+  reserve(n);
+  last_rows_ = n;
+  OpCtx<T> ctx;
+  ctx.params = params_, ctx.grads = grads_, ctx.training = training, ctx.seed = seed_, ctx.step = rng_step_;
+  ctx.state = states_[0].data();
+  ops_[0]->forward_csr(X, outs_[0].data(), ctx);
+  const T* cur = outs_[0].data();
+  for (size_t k = 1; k < ops_.size(); ++k) {
+    T* out = outs_[k].data();
+    ctx.state = states_[k].data();
+    ops_[k]->forward(cur, out, n, ctx);
+    cur = out;
+  }
+  return cur;
+}
+
+template <typename T>
+double Engine<T>::run_backward_csr(const CsrRef<T>& X, const Targets<T>& y) {
+  const int64_t n = X.rows;
+  const size_t last = ops_.size() - 1;
+  T* d = g0_.data();
+  const double loss = loss_->loss(outs_[last].data(), y, d, n, width_[last]);
+  OpCtx<T> ctx;
+  ctx.params = params_, ctx.grads = grads_, ctx.training = true, ctx.seed = seed_, ctx.step = rng_step_;
+  T* other = g1_.data();
+  for (size_t k = ops_.size(); k-- > 1;) {
+    Op<T>& op = *ops_[k];
+    const bool in_place = op.in_place_backward();
+    T* din = in_place ? d : other;
+    ctx.state = states_[k].data();
+    op.backward(outs_[k - 1].data(), outs_[k].data(), d, din, n, ctx);
+    if (!in_place) std::swap(d, other);
+  }
+  ctx.state = states_[0].data();
+  ops_[0]->backward_csr(X, d, ctx);
+  return loss;
+}
+
+template <typename T>
+double Engine<T>::loss_and_grad_csr(const CsrRef<T>& X, const Targets<T>& y) {
+  require_csr();
+  run_forward_csr(X, true);
+  const double loss = run_backward_csr(X, y);
+  ++rng_step_;
+  return loss + add_l2();
+}
+
+template <typename T>
+double Engine<T>::step_csr(const CsrRef<T>& X, const Targets<T>& y) {
+  const double loss = loss_and_grad_csr(X, y);
+  update();
+  return loss;
+}
+
+template <typename T>
+void Engine<T>::forward_csr(const CsrRef<T>& X, T* out, bool training) {
+  require_csr();
+  const T* res = run_forward_csr(X, training);
+  std::copy(res, res + X.rows * width_.back(), out);
+}
+
+template double Engine<float>::step_csr(const CsrRef<float>&, const Targets<float>&);
+template double Engine<double>::step_csr(const CsrRef<double>&, const Targets<double>&);
+template double Engine<float>::loss_and_grad_csr(const CsrRef<float>&, const Targets<float>&);
+template double Engine<double>::loss_and_grad_csr(const CsrRef<double>&, const Targets<double>&);
+template void Engine<float>::forward_csr(const CsrRef<float>&, float*, bool);
+template void Engine<double>::forward_csr(const CsrRef<double>&, double*, bool);
+
+}  // namespace fastgd
