@@ -13,7 +13,7 @@ from fastgd.losses import check_sample_weight, get_loss
 from fastgd.trainer import class_weights
 
 PKG = Path(fg.__file__).parent
-MODEL = {"parameter", "layers", "losses", "net"}
+MODEL = {"parameter", "layers", "losses", "net", "sparse"}  # sparse: the CSR input the model reads
 TRAINING = {"trainer", "fused", "callbacks", "io", "distributed"}
 ABOVE = {"sklearn", "cli", "bench", "demo", "__main__"}
 INTEROP = {("net", f, "interop") for f in ("state_dict", "load_state_dict", "from_torch", "to_torch", "to_onnx")}

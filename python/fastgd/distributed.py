@@ -65,6 +65,7 @@ from .callbacks import Callback, History
 from .fused import NotFusable, flatten
 from .losses import Loss, check_sample_weight
 from .net import Net, training_mode
+from .sparse import CsrRows
 from .trainer import Trainer, _FitArgs, _Plan
 
 __all__ = ["DistributedTrainer", "RankError", "shard_bounds"]
@@ -571,5 +572,10 @@ def _fingerprint(*arrays: np.ndarray | None) -> tuple[Any, ...]:
             out.append(None)
             continue
         stride = max(1, len(a) // 64)
-        out += [a.shape, zlib.crc32(np.ascontiguousarray(a[::stride]).tobytes())]
+        rows = a[::stride]
+        if isinstance(rows, CsrRows):  # a sparse X: the gathered rows' CSR arrays
+            blob = rows.indptr.tobytes() + rows.indices.tobytes() + rows.data.tobytes()
+        else:
+            blob = np.ascontiguousarray(rows).tobytes()
+        out += [a.shape, zlib.crc32(blob)]
     return tuple(out)

@@ -304,7 +304,8 @@ class Net(Layer):
         return np.ascontiguousarray(block, dtype=self.dtype)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
-        """Output (n, out_features) for ``X`` (n, in_features) of the net's dtype.
+        """Output (n, out_features) for ``X`` (n, in_features) of the net's dtype: an array, or a
+        scipy.sparse matrix / ``CsrRows`` read by a ``Linear`` first layer as CSR rows.
 
         Each layer keeps what its backward needs (replacing what the previous forward kept).
         """
