@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "parallel.hpp"
 #include "vecmath.hpp"
 
 namespace fastgd {
@@ -154,10 +155,23 @@ double Engine<T>::add_l2() {
   double ss = 0;
   const T lam = T(l2_);
   for (const ParamRange& r : decay_) {
-    const T* w = params_ + r.offset;
-    T* g = grads_ + r.offset;
-    ss += sum_squares(w, r.size);
-    for (int64_t i = 0; i < r.size; ++i) g[i] += lam * w[i];  // ∂(½λ‖W‖²) = λW
+    // One pass over W and its gradient, split over the threads (a 20000×64 first layer is 1.3M
+    // weights); per-task sums added in task order, so the loss does not depend on scheduling.
+    constexpr int kMaxTasks = 64;
+    const int tasks = std::min(kMaxTasks, parallel_tasks(r.size, int64_t(1) << 16));
+    const int64_t chunk = ((r.size + tasks - 1) / tasks + 63) / 64 * 64;
+    double part[kMaxTasks] = {};
+    parallel_for(tasks, [&](int t) {
+      const int64_t lo = std::min(r.size, t * chunk), hi = std::min(r.size, lo + chunk);
+      for (int64_t b = lo; b < hi; b += 4096) {  // blocks that stay in L1 between the two loops
+        const int64_t m = std::min<int64_t>(4096, hi - b);
+        const T* w = params_ + r.offset + b;
+        T* g = grads_ + r.offset + b;
+        part[t] += sum_squares(w, m);
+        for (int64_t i = 0; i < m; ++i) g[i] += lam * w[i];  // ∂(½λ‖W‖²) = λW
+      }
+    });
+    for (int t = 0; t < tasks; ++t) ss += part[t];
   }
   return 0.5 * l2_ * ss;
 }
