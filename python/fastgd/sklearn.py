@@ -185,7 +185,7 @@ class _Schedule:
             return True
         self.learning_rate /= 5.0
         if verbose:
-            print(msg + " Setting learning rate to %f" % self.learning_rate)
+            print(f"{msg} Setting learning rate to {self.learning_rate:f}")
         return False
 
 
@@ -282,6 +282,7 @@ class _BaseMLP(BaseEstimator):
         # coefs_/intercepts_ are the net's own arrays: rebuilt from it on loading
         state.pop("coefs_", None)
         state.pop("intercepts_", None)
+        state.pop("_exposed", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -294,7 +295,7 @@ class _BaseMLP(BaseEstimator):
                     p.grad = np.array(p.grad)
             self._expose_params()
 
-    def _linears(self) -> list[Linear]:
+    def _linears(self) -> list[Any]:
         return [layer for layer in self.net_.layers if isinstance(layer, Linear)]
 
     def _expose_params(self) -> None:
@@ -302,6 +303,7 @@ class _BaseMLP(BaseEstimator):
         net; assigned arrays are copied in at the next ``fit``/``predict``)."""
         self.coefs_ = [layer.W.data for layer in self._linears()]
         self.intercepts_ = [layer.b.data for layer in self._linears()]
+        self._exposed: dict[str, list[Any]] = {"coefs_": list(self.coefs_), "intercepts_": list(self.intercepts_)}
 
     def _pull_params(self) -> None:
         """Copy into the net whatever was assigned to ``coefs_``/``intercepts_``."""
@@ -312,7 +314,9 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"{name} must hold {len(layers)} arrays (one per layer), got {len(arrays)}")
             for i, (a, layer) in enumerate(zip(arrays, layers)):
                 p = getattr(layer, attr)
-                if a is p.data:
+                # the net's array, or one it had before fused training moved its parameters
+                # into one flat buffer (the net holds the current values): nothing to copy
+                if a is p.data or a is self._exposed[name][i]:
                     continue
                 a = np.asarray(a)
                 if a.size != p.data.size or (a.ndim == p.data.ndim and a.shape != p.data.shape):
@@ -328,6 +332,8 @@ class _BaseMLP(BaseEstimator):
                 layers.append(_ACTIVATIONS[self.activation]())
         self.net_ = Net(layers, dtype=dtype, seed=0)
         self._trainer: _SkTrainer | None = None
+        none: list[Any] = [None] * (len(layer_units) - 1)
+        self._exposed = {"coefs_": none, "intercepts_": none}
 
     def _initialize(self, y: np.ndarray, layer_units: list[int], dtype: np.dtype) -> None:
         """scikit-learn's first-pass state: counters, and the weights and intercepts drawn
@@ -373,7 +379,7 @@ class _BaseMLP(BaseEstimator):
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if np.any(np.array(sizes) <= 0):
-            raise ValueError("hidden_layer_sizes must be > 0, got %s." % sizes)
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         _check_sparse(X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -459,10 +465,11 @@ class _BaseMLP(BaseEstimator):
                 self.__dict__.pop("_opt_state", None)
             self._trainer = self._new_trainer()
             self._restore_optimizer(self._trainer)
+            self._expose_params()
         self._apply_lr()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        trainer = self._trainer
+        trainer: Any = self._trainer
         self._val: tuple[Any, ...] | None = None
         if self.early_stopping:
             should_stratify = isinstance(self, ClassifierMixin) and self.n_outputs_ == 1
@@ -481,7 +488,8 @@ class _BaseMLP(BaseEstimator):
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                              stacklevel=4)
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
         trainer.shuffler = _Shuffler(self._random_state, n_samples) if self.shuffle else None
         self.n_iter_ = 0
@@ -490,7 +498,7 @@ class _BaseMLP(BaseEstimator):
                         shuffle=bool(self.shuffle), seed=None, sample_weight=sample_weight, progress=False,
                         divergence_factor=None, callbacks=[_Epochs(self, incremental)])
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", stacklevel=4)
         finally:
             self._val = None
         if self.early_stopping:
@@ -505,17 +513,17 @@ class _BaseMLP(BaseEstimator):
         """scikit-learn's end of an epoch; returns whether to stop."""
         self.n_iter_ += 1
         self.loss_ = loss
-        self.t_ += self._trainer.fit_params["samples"]
+        self.t_ += self._trainer.fit_params["samples"]  # type: ignore[union-attr]
         self.loss_curve_.append(self.loss_)
         if self.verbose:
-            print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
         self._update_no_improvement_count()
         self._optimizer.iteration_ends(self.t_)
         stop = False
         if self._no_improvement_count > self.n_iter_no_change:
             what = ("Validation score did not improve more than" if self.early_stopping
                     else "Training loss did not improve more than")
-            msg = "%s tol=%f for %d consecutive epochs." % (what, self.tol, self.n_iter_no_change)
+            msg = f"{what} tol={self.tol:f} for {self.n_iter_no_change:.0f} consecutive epochs."
             stop = self._optimizer.trigger_stopping(msg, self.verbose)
             if not stop:
                 self._no_improvement_count = 0
@@ -523,8 +531,8 @@ class _BaseMLP(BaseEstimator):
         if incremental or stop:
             return True
         if self.n_iter_ == self.max_iter:
-            warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
-                          "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=2)
         return False
 
     def _update_no_improvement_count(self) -> None:
@@ -533,7 +541,7 @@ class _BaseMLP(BaseEstimator):
             score = self._score_arrays(Xv, yv, wv)
             self.validation_scores_.append(score)  # type: ignore[union-attr]
             if self.verbose:
-                print("Validation score: %f" % score)
+                print(f"Validation score: {score:f}")
             if score < self.best_validation_score_ + self.tol:  # type: ignore[operator]
                 self._no_improvement_count += 1
             else:
@@ -552,6 +560,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None) -> None:
         trainer = self._new_trainer()
+        self._expose_params()
         fused, objective = trainer._fused, trainer.objective
         weight = float(len(X)) if sample_weight is None else float(sample_weight.sum())
         lam = trainer.batch_l2(weight)
@@ -585,8 +594,8 @@ class _BaseMLP(BaseEstimator):
 
     def _check_solver(self) -> bool:
         if self.solver not in _STOCHASTIC_SOLVERS:
-            raise AttributeError("partial_fit is only available for stochastic optimizers. %s is not "
-                                 "stochastic." % self.solver)
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is "
+                                 "not stochastic.")
         return True
 
     # ------------------------------------------------------------------ prediction
@@ -720,7 +729,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 where = np.flatnonzero(self.classes_ == label)
                 if not len(where):
                     raise ValueError(f"class_weight has the label {label!r}, not in classes_ {self.classes_}")
-                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < np.inf:
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < np.inf:
                     raise ValueError(f"class_weight[{label!r}] must be a finite number >= 0, got {value!r}")
                 table[where[0]] = float(value)
         return table[codes]
