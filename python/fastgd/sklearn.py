@@ -120,6 +120,8 @@ class _SkTrainer(Trainer):
     L2 term of each batch scaled by that batch's weight, batch losses in scikit-learn's scale
     and the epoch loss their mean weighted by batch sizes."""
 
+    _count_correct = False  # no per-batch accuracy: scikit-learn reports none
+
     def __init__(self, net: Net, objective: _Objective, alpha: float, optimizer: str, **hyper: Any) -> None:
         super().__init__(net, loss=objective.loss, optimizer=optimizer, **hyper)
         self.objective, self.alpha = objective, float(alpha)

@@ -376,7 +376,7 @@ class Trainer:
                     if first_loss is None:
                         first_loss = value
                     total, weight = total + value * wsum, weight + wsum
-                    if loss.is_classification and hi > lo:
+                    if self._count_correct and loss.is_classification and hi > lo:
                         with self._guard("while counting correct predictions"):
                             c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
                             correct, count = correct + c, count + k
@@ -398,6 +398,7 @@ class Trainer:
     # Single-process versions; fastgd.distributed.DistributedTrainer replaces them.
 
     _is_root = True  # runs rank_zero_only callbacks and the progress bar
+    _count_correct = True  # the epoch's accuracy (the scikit-learn estimators do without)
     _where = ""      # where fit is (for error messages)
 
     def _fit_args(self, *args: Any) -> _FitArgs:
