@@ -95,10 +95,9 @@ CASES = [
 
 
 def _estimators(case: Case) -> tuple[Any, Any]:
+    from fastgd.sklearn import MLPClassifier, MLPRegressor
     from sklearn.neural_network import MLPClassifier as SkC
     from sklearn.neural_network import MLPRegressor as SkR
-
-    from fastgd.sklearn import MLPClassifier, MLPRegressor
 
     params = dict(case.params, random_state=0, n_iter_no_change=np.inf)
     if case.classify:
