@@ -188,3 +188,16 @@ def test_unfitted_estimator_is_refused(tmp_path):
 
     with pytest.raises(NotFittedError):
         sk.MLPRegressor().to_onnx(tmp_path / "x.onnx")
+
+
+def test_poisson_regressor_export_and_multilabel_refused(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 3))
+    reg = fitted(sk.MLPRegressor(loss="poisson", hidden_layer_sizes=(5,), max_iter=5, random_state=0), X,
+                 rng.poisson(2.0, 40).astype(float))
+    reg.to_onnx(tmp_path / "poisson.onnx")
+    (pred,) = run(tmp_path / "poisson.onnx", X)
+    np.testing.assert_allclose(pred, reg.predict(X), rtol=1e-12)  # the rates: exp of the net's output
+    clf = fitted(sk.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0), X, rng.integers(0, 2, (40, 3)))
+    with pytest.raises(ValueError, match="multilabel"):
+        clf.to_onnx(tmp_path / "multilabel.onnx")
