@@ -17,7 +17,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 @parametrize_with_checks([MLPClassifier(max_iter=300, random_state=0), MLPRegressor(max_iter=300, random_state=0),
                           MLPClassifier(hidden_layer_sizes=(), solver="sgd", learning_rate_init=0.01,
-                                        random_state=0)])
+                                        random_state=0),
+                          MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=100, random_state=0)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
