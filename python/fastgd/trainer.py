@@ -492,8 +492,9 @@ class Trainer:
                     or not 0 <= float(validation_split) < 1):
                 raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
                                  f"{validation_split!r}")
-            # Keras: the last fraction of the samples, taken before any shuffling.
-            cut = n - int(n * float(validation_split))
+            # Keras: the last fraction of the samples, taken before any shuffling; the first
+            # floor(n·(1 - validation_split)) samples train (Keras' train_validation_split).
+            cut = int(math.floor(n * (1.0 - float(validation_split))))
             if float(validation_split) > 0 and (cut == n or cut == 0):
                 raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
                                  f"{'no validation' if cut == n else 'no training'} samples")
