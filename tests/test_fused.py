@@ -292,3 +292,70 @@ def test_the_documented_unfused_combinations_take_the_layer_by_layer_path(case):
     doc = fg.fused.__doc__
     for words in ("custom layers or losses", "groups that miss a", "maximize"):
         assert words in " ".join(doc.split()), words
+
+
+# Hostile batches for nets of the new layers and every loss: the fused step and the layer-by-layer
+# path refuse the same batches with a ValueError/TypeError naming the argument, leave the weights,
+# buffers and optimizer state alone, and train on normally afterwards.
+HOSTILE_NETS = {
+    "norms_dropout": lambda: [fg.Linear(4, 6), fg.BatchNorm1d(6), fg.GELU(), fg.Dropout(0.3), fg.Linear(6, 5),
+                              fg.LayerNorm(5), fg.SiLU(), fg.Linear(5, 3)],
+    "activations": lambda: [fg.Linear(4, 5), fg.ELU(), fg.Linear(5, 5), fg.Softplus(), fg.Linear(5, 3)],
+}
+
+
+def _hostile_cases(loss, dtype):
+    name = losses.get_loss(loss).name
+    other = np.float32 if dtype == "float64" else np.float64
+    X = np.ones((6, 4), dtype)
+    good = _targets(loss, np.random.default_rng(0), 6, 3, dtype)
+    cases = {
+        "X other dtype": (X.astype(other), good, None, TypeError, "float"),
+        "X int": (X.astype(np.int64), good, None, TypeError, r"X .*int64(?!.*dtype='int64')"),
+        "X 1-D": (X[0], good, None, ValueError, r"X .*(2-D|shape)"),
+        "X too wide": (np.ones((6, 5), dtype), good, None, ValueError, "5"),
+        "X list": (X.tolist(), good, None, TypeError, "X"),
+        "X empty": (X[:0], good[:0], None, ValueError, "no samples|0"),
+        "y rows": (X, good[:5], None, ValueError, "y|labels|targets"),
+        "sample_weight shape": (X, good, np.ones(5, dtype), ValueError, "sample_weight"),
+        "sample_weight negative": (X, good, -np.ones(6, dtype), ValueError, "sample_weight"),
+        "sample_weight nan": (X, good, np.full(6, np.nan, dtype), ValueError, "sample_weight"),
+    }
+    if name == "cross_entropy":
+        cases["label out of range"] = (X, np.array([0, 1, 2, 3, 0, 1]), None, ValueError, r"\[0, 3\)")
+        cases["negative label"] = (X, np.array([0, -1, 2, 1, 0, 1]), None, ValueError, r"\[0, 3\)")
+        cases["float labels"] = (X, good.astype(dtype), None, TypeError, "integer")
+    elif name == "bce_with_logits":
+        cases["target 2"] = (X, np.full((6, 3), 2, np.int64), None, ValueError, "0/1|\\[0, 1\\]")
+    else:
+        cases["y other dtype"] = (X, good.astype(other), None, TypeError, "float")
+    return cases
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["mse", "huber", "poisson_nll", "cross_entropy", "bce_with_logits",
+                                  losses.CrossEntropyLoss(weight=[1.0, 2.0, 3.0], label_smoothing=0.1)], ids=repr)
+@pytest.mark.parametrize("arch", HOSTILE_NETS)
+def test_hostile_batches_are_refused_alike_and_change_nothing(arch, loss, dtype):
+    nets = [fg.Net(HOSTILE_NETS[arch](), dtype=dtype, seed=1) for _ in range(2)]
+    trainers = [fg.Trainer(net, loss, "adam", lr=0.01, fused=f) for net, f in zip(nets, (True, False))]
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((6, 4)).astype(dtype)
+    y = _targets(loss, rng, 6, 3, dtype)
+    for t in trainers:
+        t.step(X, y)
+    assert trainers[0]._fused
+    for what, (Xh, yh, w, exc, match) in _hostile_cases(loss, dtype).items():
+        for t, net in zip(trainers, nets):
+            before = [p.data.copy() for p in net.parameters()] + [b.copy() for b in net.buffers().values()]
+            with pytest.raises(exc, match=match):
+                t.step(Xh, yh, sample_weight=w)
+            after = [p.data for p in net.parameters()] + list(net.buffers().values())
+            for a, b in zip(after, before, strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=f"{what}: a refused step changed the net")
+    for _ in range(2):  # and both train on, alike
+        a, b = (t.step(X, y) for t in trainers)
+        assert a == pytest.approx(b, rel=1e-4 if dtype == "float32" else 1e-10)
+    for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-4 if dtype == "float32" else 1e-9,
+                                   atol=1e-5 if dtype == "float32" else 1e-11)

@@ -216,9 +216,10 @@ class Net(Layer):
             raise ValueError(f"{name} must have {self.in_features} features (columns) to match the "
                              f"first layer, got shape {X.shape}")
         if X.dtype != self.dtype:
+            other = f" or build the net with dtype='{X.dtype}'" if X.dtype in (np.float32, np.float64) else ""
             raise TypeError(
                 f"{name} has dtype {X.dtype} but the net's dtype is {self.dtype}; convert with "
-                f"{name}.astype(np.{self.dtype}) or build the net with dtype='{X.dtype}'"
+                f"{name}.astype(np.{self.dtype}){other}"
             )
         return X
 
