@@ -346,3 +346,23 @@ def test_validation_split_takes_the_last_samples_weights_with_them():
     assert ha.history == hb.history
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_batch_weighing_nothing_in_fit_is_skipped(fused):
+    """shuffle=False, the last batch's weights all 0: no update from it, and the epoch loss is the
+    weighted mean over the other batches (as if the batch were not there)."""
+    rng = np.random.default_rng(10)
+    X, y = rng.standard_normal((24, 4)), rng.integers(0, 3, 24)
+    w = rng.random(24) + 0.1
+    w[16:] = 0
+    a, b = _twins()
+    ta = fg.Trainer(a, "cross_entropy", "adam", lr=0.01, fused=fused)
+    tb = fg.Trainer(b, "cross_entropy", "adam", lr=0.01, fused=fused)
+    ha = ta.fit(X, y, epochs=3, batch_size=8, shuffle=False, sample_weight=w, progress=False)
+    hb = tb.fit(X[:16], y[:16], epochs=3, batch_size=8, shuffle=False, sample_weight=w[:16], progress=False)
+    np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-12)
+    assert ha.history["accuracy"] == hb.history["accuracy"]  # (no output for the skipped rows)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert ta.step(X[:4], y[:4], sample_weight=np.zeros(4)) == 0.0 and ta.last_output is None
