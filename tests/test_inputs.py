@@ -179,3 +179,84 @@ def test_a_memmap_larger_than_the_memory_limit_trains_like_in_memory(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         out[mode] = np.load(target)
     np.testing.assert_array_equal(out["r"], out["c"])
+
+
+class Counted:
+    """A table NumPy reads through ``__array__`` (like a pandas or xarray object), counting reads."""
+
+    def __init__(self, a):
+        self.a, self.reads = np.asarray(a), 0
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads += 1
+        return self.a if dtype is None else self.a.astype(dtype)
+
+    def __len__(self):
+        return len(self.a)
+
+
+def test_inputs_are_converted_once_per_call_never_per_batch_or_epoch():
+    X, y = _data(40)
+    Xc, yc, wc = Counted(X), Counted(y), Counted(np.linspace(0.5, 2, 40))
+    Xv, yv = Counted(X[:10]), Counted(y[:10])
+    a, ha = _fit(Xc, yc, sample_weight=wc, validation_data=(Xv, yv))  # 2 epochs x 5 batches
+    assert (Xc.reads, yc.reads, wc.reads, Xv.reads, yv.reads) == (1, 1, 1, 1, 1)
+    b, hb = _fit(X, y, sample_weight=np.linspace(0.5, 2, 40), validation_data=(X[:10], y[:10]))
+    _same(a, b)
+    assert ha.history == hb.history
+    Xp = Counted(X)
+    np.testing.assert_array_equal(a.predict(Xp, batch_size=7), b.predict(X))  # 6 batches
+    assert Xp.reads == 1
+    Xe, ye = Counted(X), Counted(y)
+    assert a.evaluate(Xe, ye, batch_size=9) == b.evaluate(X, y, batch_size=9)
+    assert (Xe.reads, ye.reads) == (1, 1)
+
+
+@pytest.mark.parametrize("kind", ["bool", "uint8", "int64", "float16"])
+def test_other_numeric_dtypes_of_X_train_like_the_converted_array(kind):
+    X, y = _data()
+    Xk = {"bool": X > 0, "uint8": np.abs(X * 40).astype(np.uint8), "int64": np.round(X * 5).astype(np.int64),
+          "float16": X.astype(np.float16)}[kind]
+    a, ha = _fit(Xk, y)
+    b, hb = _fit(Xk.astype(np.float32), y)
+    _same(a, b)
+    assert ha.history == hb.history
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1", "huber", "smooth_l1", "poisson_nll"])
+@pytest.mark.parametrize("kind", ["int64", "uint8", "bool", "float16", "float64", "list"])
+def test_regression_targets_of_any_numeric_dtype_are_converted_once(loss, kind):
+    X, _ = _data()
+    counts = np.random.default_rng(1).poisson(2.0, 40)
+    yk = {"int64": counts, "uint8": counts.astype(np.uint8), "bool": counts > 1, "float16": counts.astype(np.float16),
+          "float64": counts.astype(np.float64), "list": counts.tolist()}[kind]
+    nets = [fg.Net([fg.Linear(5, 4), fg.Tanh(), fg.Linear(4, 1)], seed=0) for _ in range(2)]
+    ha = nets[0].fit(X, yk, loss=loss, epochs=2, batch_size=8, progress=False)
+    hb = nets[1].fit(X, np.asarray(yk).astype(np.float32), loss=loss, epochs=2, batch_size=8, progress=False)
+    _same(*nets)
+    assert ha.history == hb.history
+    assert nets[0].evaluate(X, yk, loss=loss) == nets[1].evaluate(X, np.asarray(yk, np.float32), loss=loss)
+    with pytest.raises(TypeError, match="must be float32"):  # the building block stays strict
+        fg.Trainer(nets[0], loss).step(X.astype(np.float32), np.asarray(yk).reshape(-1, 1).astype(np.int64))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_float_class_labels_are_a_type_error_naming_the_dtype_given_and_the_fix(dtype):
+    X, y = _data()
+    yf = y.astype(dtype)  # integer-valued: still refused, never silently cast
+    fix = r"y \(class labels\) must have an integer dtype, got " + dtype + r"; convert with y.astype\(np.int64\)"
+    with pytest.raises(TypeError, match=fix):
+        _fit(X, yf)
+    with pytest.raises(TypeError, match=fix):
+        _net().evaluate(X, yf, loss="cross_entropy")
+    with pytest.raises(TypeError, match=r"validation_data\[1\] \(class labels\) must have an integer dtype, got "
+                       + dtype):
+        _fit(X, y, validation_data=(X, yf))
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(TypeError, match=fix):
+        _fit(pd.DataFrame(X), pd.Series(yf))
+    # class probabilities (n, classes) of any float dtype are converted
+    probs = np.eye(3, dtype=dtype)[y]
+    a, _ = _fit(X, probs)
+    b, _ = _fit(X, np.eye(3, dtype=np.float32)[y])
+    _same(a, b)

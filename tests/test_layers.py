@@ -40,7 +40,8 @@ def _to_torch(torch, net):
             m = {fg.GELU: lambda: nn.GELU(approximate=layer.approximate), fg.SiLU: nn.SiLU,
                  fg.ELU: lambda: nn.ELU(layer.alpha), fg.Dropout: lambda: nn.Dropout(layer.p),
                  fg.Softplus: lambda: nn.Softplus(layer.beta, layer.threshold),
-                 fg.Softmax: lambda: nn.Softmax(dim=-1), fg.ReLU: nn.ReLU}[type(layer)]()
+                 fg.Softmax: lambda: nn.Softmax(dim=-1), fg.ReLU: nn.ReLU, fg.Tanh: nn.Tanh, fg.Sigmoid: nn.Sigmoid,
+                 fg.LeakyReLU: lambda: nn.LeakyReLU(layer.slope), fg.Identity: nn.Identity}[type(layer)]()
         mods.append(m)
     seq = nn.Sequential(*mods)
     return seq.double() if net.dtype == np.float64 else seq.float()
@@ -85,6 +86,48 @@ def test_training_runs_equal_torch_after_20_steps(dtype, fused, case):
     model.eval()
     X = rng.standard_normal((5, 6)).astype(dtype)
     np.testing.assert_allclose(net.eval().forward(X), model(torch.from_numpy(X)).detach().numpy(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "layer-by-layer"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_classifier_with_every_layer_adam_and_weighted_smoothed_ce_equals_torch_after_20_steps(dtype, fused):
+    """Linear-BN-ReLU-Dropout(0)-Linear-LayerNorm-GELU-...: Adam with weight decay on a class-weighted,
+    label-smoothed cross-entropy, 20 steps, against torch.nn + torch.optim.Adam."""
+    torch = pytest.importorskip("torch")
+    # (no bias right before a BatchNorm1d: its gradient would be rounding noise, which Adam
+    # scales up to lr-sized steps that differ between any two implementations)
+    layers = [fg.Linear(6, 16, bias=False), fg.BatchNorm1d(16), fg.ReLU(), fg.Dropout(0.0), fg.Linear(16, 12),
+              fg.LayerNorm(12), fg.GELU(), fg.Linear(12, 10), fg.LeakyReLU(0.1), fg.Linear(10, 8), fg.SiLU(),
+              fg.BatchNorm1d(8, momentum=None), fg.Tanh(), fg.Linear(8, 8), fg.ELU(0.5), fg.Linear(8, 8),
+              fg.Sigmoid(), fg.Linear(8, 8), fg.Softplus(), fg.Linear(8, 4)]
+    net = fg.Net(layers, dtype=dtype, seed=3)
+    model = _to_torch(torch, net)
+    weight = [0.5, 2.0, 1.0, 1.5]
+    loss = fg.losses.CrossEntropyLoss(weight=weight, label_smoothing=0.1)
+    trainer = fg.Trainer(net, loss=loss, optimizer="adam", lr=5e-3, weight_decay=1e-3, fused=fused)
+    topt = torch.optim.Adam(model.parameters(), lr=5e-3, weight_decay=1e-3)
+    tdt = torch.float64 if dtype == "float64" else torch.float32
+    tloss = torch.nn.CrossEntropyLoss(weight=torch.tensor(weight, dtype=tdt), label_smoothing=0.1)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        X = (rng.standard_normal((24, 6)) * 3).astype(dtype)
+        y = rng.integers(0, 4, 24)
+        value = trainer.step(X, y)
+        topt.zero_grad()
+        tl = tloss(model(torch.from_numpy(X)), torch.from_numpy(y))
+        tl.backward()
+        topt.step()
+        assert value == pytest.approx(tl.item(), rel=TOL[dtype]["rtol"] * 10, abs=TOL[dtype]["atol"])
+    assert bool(trainer._fused) is fused
+    tol = {"rtol": TOL[dtype]["rtol"] * 5, "atol": TOL[dtype]["atol"] * 5}
+    for ours, theirs in zip(_params_as_torch_order(net), model.parameters(), strict=True):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), **tol)
+    for i in (1, 11):
+        np.testing.assert_allclose(net.layers[i].running_mean, model[i].running_mean.numpy(), **tol)
+        np.testing.assert_allclose(net.layers[i].running_var, model[i].running_var.numpy(), **tol)
+    model.eval()
+    X = rng.standard_normal((5, 6)).astype(dtype)
+    np.testing.assert_allclose(net.predict(X), model(torch.from_numpy(X)).detach().numpy(), **tol)
 
 
 ARCHS = {

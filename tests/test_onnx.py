@@ -16,40 +16,45 @@ ort = pytest.importorskip("onnxruntime")
 TOL = {"float32": 2e-5, "float64": 1e-12}
 
 
-def have(*names):
-    missing = [n for n in names if not hasattr(fg_layers, n)]
-    if missing:
-        pytest.skip(f"fastgd has no {', '.join(missing)} yet")
-
-
 def L(name, *args, **kwargs):
     return getattr(fg_layers, name)(*args, **kwargs)
 
 
-# (id, fastgd layers needed, layers on 5 input features, input scale, float64 tolerance)
+# (id, layers on 5 input features, input scale, float64 tolerance): every layer, and each
+# activation alone on large inputs (|x| up to ~2e3, where a naive exp overflows)
 CASES = [
-    ("linear_relu", (), lambda: [fg.Linear(5, 7), fg.ReLU(), fg.Linear(7, 3)], 2, None),
-    ("no_bias_leaky", (), lambda: [fg.Linear(5, 4, bias=False), fg.LeakyReLU(0.3), fg.Linear(4, 2)], 2, None),
-    ("sigmoid_tanh_identity", (), lambda: [fg.Linear(5, 6), fg.Sigmoid(), fg.Identity(), fg.Linear(6, 4),
-                                           fg.Tanh()], 30, None),
-    ("elementwise_only", (), lambda: [fg.Tanh(), fg.Sigmoid()], 3, None),
-    ("dropout", ("Dropout",), lambda: [fg.Linear(5, 6), L("Dropout", 0.25), fg.Linear(6, 2)], 2, None),
-    ("batchnorm", ("BatchNorm1d",), lambda: [fg.Linear(5, 6), L("BatchNorm1d", 6, eps=1e-3, momentum=0.2),
-                                             fg.ReLU(), fg.Linear(6, 2)], 2, None),
-    ("batchnorm_plain", ("BatchNorm1d",), lambda: [L("BatchNorm1d", 5, affine=False), fg.Linear(5, 2)], 2, None),
-    ("batchnorm_batch_stats", ("BatchNorm1d",), lambda: [
-        fg.Linear(5, 4), L("BatchNorm1d", 4, track_running_stats=False), fg.Linear(4, 2)], 2, None),
-    ("layernorm", ("LayerNorm",), lambda: [fg.Linear(5, 6), L("LayerNorm", 6, eps=1e-4), fg.Linear(6, 3)], 2, None),
-    ("layernorm_no_affine", ("LayerNorm",), lambda: [L("LayerNorm", 5, elementwise_affine=False),
-                                                     fg.Linear(5, 3)], 2, None),
-    ("gelu_tanh", ("GELU",), lambda: [fg.Linear(5, 6), L("GELU", approximate="tanh")], 4, None),
+    ("linear_relu", lambda: [fg.Linear(5, 7), fg.ReLU(), fg.Linear(7, 3)], 2, None),
+    ("no_bias_leaky", lambda: [fg.Linear(5, 4, bias=False), fg.LeakyReLU(0.3), fg.Linear(4, 2)], 2, None),
+    ("sigmoid_tanh_identity", lambda: [fg.Linear(5, 6), fg.Sigmoid(), fg.Identity(), fg.Linear(6, 4), fg.Tanh()],
+     30, None),
+    ("elementwise_only", lambda: [fg.Tanh(), fg.Sigmoid()], 3, None),
+    ("dropout", lambda: [fg.Linear(5, 6), L("Dropout", 0.25), fg.Linear(6, 2)], 2, None),
+    ("batchnorm", lambda: [fg.Linear(5, 6), L("BatchNorm1d", 6, eps=1e-3, momentum=0.2), fg.ReLU(),
+                           fg.Linear(6, 2)], 2, None),
+    ("batchnorm_plain", lambda: [L("BatchNorm1d", 5, affine=False), fg.Linear(5, 2)], 2, None),
+    ("batchnorm_cumulative", lambda: [L("BatchNorm1d", 5, momentum=None), fg.Linear(5, 2)], 2, None),
+    ("batchnorm_batch_stats", lambda: [fg.Linear(5, 4), L("BatchNorm1d", 4, track_running_stats=False),
+                                       fg.Linear(4, 2)], 2, None),
+    ("layernorm", lambda: [fg.Linear(5, 6), L("LayerNorm", 6, eps=1e-4), fg.Linear(6, 3)], 2, None),
+    ("layernorm_no_affine", lambda: [L("LayerNorm", 5, elementwise_affine=False), fg.Linear(5, 3)], 2, None),
+    ("layernorm_no_bias", lambda: [L("LayerNorm", 5, bias=False), fg.Linear(5, 3)], 2, None),
+    ("gelu_tanh", lambda: [fg.Linear(5, 6), L("GELU", approximate="tanh")], 4, None),
     # ONNX Runtime has no double Erf: the float64 graph takes erf in float32.
-    ("gelu_erf", ("GELU",), lambda: [fg.Linear(5, 6), L("GELU")], 4, 1e-6),
-    ("silu_elu", ("SiLU", "ELU"), lambda: [fg.Linear(5, 6), fg_layers.SiLU(), fg.Linear(6, 6),
-                                           L("ELU", alpha=0.7)], 20, None),
-    ("softplus_softmax", ("Softplus", "Softmax"), lambda: [fg.Linear(5, 6), L("Softplus", beta=2.0, threshold=1.5),
-                                                           fg.Linear(6, 4), L("Softmax")], 10, None),
-    ("softplus_large", ("Softplus",), lambda: [L("Softplus")], 60, None),
+    ("gelu_erf", lambda: [fg.Linear(5, 6), L("GELU")], 4, 1e-6),
+    ("silu_elu", lambda: [fg.Linear(5, 6), fg_layers.SiLU(), fg.Linear(6, 6), L("ELU", alpha=0.7)], 20, None),
+    ("softplus_softmax", lambda: [fg.Linear(5, 6), L("Softplus", beta=2.0, threshold=1.5), fg.Linear(6, 4),
+                                  L("Softmax")], 10, None),
+    ("softplus_large", lambda: [L("Softplus")], 60, None),
+    ("mixed", lambda: [fg.Linear(5, 8), L("BatchNorm1d", 8), fg.ReLU(), L("Dropout", 0.5), fg.Linear(8, 6),
+                       L("LayerNorm", 6), L("GELU"), fg.Linear(6, 6), fg_layers.SiLU(), L("ELU"), fg.Linear(6, 4),
+                       L("Softplus", beta=0.5), L("Softmax")], 3, 1e-6),
+    ("gelu_tanh_large", lambda: [L("GELU", approximate="tanh")], 700, None),
+    ("gelu_erf_large", lambda: [L("GELU")], 700, 1e-6),
+    ("silu_large", lambda: [fg_layers.SiLU()], 700, None),
+    ("elu_large", lambda: [L("ELU", alpha=1.5)], 700, None),
+    ("softplus_beta_large", lambda: [L("Softplus", beta=-0.5, threshold=3.0)], 700, None),
+    ("softmax_large", lambda: [L("Softmax")], 700, None),
+    ("sigmoid_tanh_large", lambda: [fg.Sigmoid(), fg.Linear(5, 5), fg.Tanh()], 700, None),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -71,9 +76,8 @@ def run(path, X, names=None):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("needs, make, scale, tol64", [c[1:] for c in CASES], ids=IDS)
-def test_export_matches_predict(tmp_path, needs, make, scale, tol64, dtype):
-    have(*needs)
+@pytest.mark.parametrize("make, scale, tol64", [c[1:] for c in CASES], ids=IDS)
+def test_export_matches_predict(tmp_path, make, scale, tol64, dtype):
     net = randomize(fg.Net(make(), dtype=dtype, seed=0))
     net.train()  # export is of inference mode, whatever the net's mode
     path = tmp_path / "net.onnx"
@@ -97,8 +101,7 @@ def test_export_matches_predict(tmp_path, needs, make, scale, tol64, dtype):
 @pytest.mark.parametrize("case", ["gelu_erf", "gelu_tanh", "batchnorm_batch_stats", "layernorm", "linear_relu"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_other_opsets(tmp_path, case, opset, dtype):
-    _, needs, make, scale, tol64 = CASES[IDS.index(case)]
-    have(*needs)
+    _, make, scale, tol64 = CASES[IDS.index(case)]
     net = randomize(fg.Net(make(), dtype=dtype, seed=0))
     net.to_onnx(tmp_path / "net.onnx", opset=opset)
     model = onnx.load(str(tmp_path / "net.onnx"))
@@ -188,3 +191,50 @@ def test_unfitted_estimator_is_refused(tmp_path):
 
     with pytest.raises(NotFittedError):
         sk.MLPRegressor().to_onnx(tmp_path / "x.onnx")
+
+
+def test_poisson_regressor_export_and_multilabel_refused(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 3))
+    reg = fitted(sk.MLPRegressor(loss="poisson", hidden_layer_sizes=(5,), max_iter=5, random_state=0), X,
+                 rng.poisson(2.0, 40).astype(float))
+    reg.to_onnx(tmp_path / "poisson.onnx")
+    (pred,) = run(tmp_path / "poisson.onnx", X)
+    np.testing.assert_allclose(pred, reg.predict(X), rtol=1e-12)  # the rates: exp of the net's output
+    clf = fitted(sk.MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0), X, rng.integers(0, 2, (40, 3)))
+    with pytest.raises(ValueError, match="multilabel"):
+        clf.to_onnx(tmp_path / "multilabel.onnx")
+
+
+def _input_dtype(path):
+    elem = onnx.load(str(path)).graph.input[0].type.tensor_type.elem_type
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem))
+
+
+@pytest.mark.parametrize("hidden", [(), (7,), (6, 5)], ids=str)
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regressor"])
+def test_estimator_exports_every_activation_and_depth(tmp_path, kind, activation, hidden):
+    """Through the estimators' public API only: whatever they compute, the exported graph
+    computes it (probabilities and labels; predictions), on inputs of the graph's dtype."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((80, 4)) * 3
+    if kind == "regressor":
+        est = fitted(sk.MLPRegressor(hidden_layer_sizes=hidden, activation=activation, max_iter=15,
+                                     random_state=0), X, X @ [1.0, -2.0, 0.5, 0.0])
+    else:
+        y = rng.integers(0, 2 if kind == "binary" else 4, 80)
+        est = fitted(sk.MLPClassifier(hidden_layer_sizes=hidden, activation=activation, max_iter=15,
+                                      random_state=0), X, y)
+    path = tmp_path / "est.onnx"
+    est.to_onnx(path)
+    dtype = _input_dtype(path)
+    for n in (1, 17):
+        Xt = (rng.standard_normal((n, 4)) * 30).astype(dtype)  # large inputs too: saturated units
+        if kind == "regressor":
+            (pred,) = run(path, Xt)
+            np.testing.assert_allclose(pred, est.predict(Xt), rtol=1e-12, atol=1e-12)
+        else:
+            label, proba = run(path, Xt, ["label", "probabilities"])
+            np.testing.assert_allclose(proba, est.predict_proba(Xt), rtol=1e-12, atol=1e-12)
+            np.testing.assert_array_equal(label, est.predict(Xt))

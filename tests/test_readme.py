@@ -32,5 +32,10 @@ def test_readme_examples_run(tmp_path, monkeypatch):
     np.testing.assert_allclose(ns["w"], [3.0, 0.5, -1.0, 2.0], atol=1e-3)
     assert ns["recall"]["balanced"] > 0.75 > 0.35 > ns["recall"][None]
     assert ns["snet"].evaluate(ns["Xs"][2500:], ns["ys"][2500:])["accuracy"] > 0.78  # sparse input
+    losses = ns["lbfgs_hist"].history["loss"]
+    assert losses[0] > 2 and losses[-1] < 0.06 and losses == sorted(losses, reverse=True)
+    assert ns["lbfgs_acc"] > 0.88
+    np.testing.assert_allclose(ns["lb"].x, [1.0, 1.0], atol=1e-4)
+    assert ns["lb"].n_steps < 100
     for name in ("digits.npz", "curves.png", "descent.png"):
         assert (tmp_path / name).exists()

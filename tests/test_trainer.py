@@ -132,8 +132,10 @@ def test_validation_split_holds_out_the_last_fraction_before_shuffling():
     for bad in (1.0, -0.1, "0.1", True):
         with pytest.raises(ValueError, match="validation_split"):
             a.fit(X, y, loss="cross_entropy", validation_split=bad)
-    with pytest.raises(ValueError, match="no validation samples"):
-        a.fit(X[:5], y[:5], loss="cross_entropy", validation_split=0.1)
+    with pytest.raises(ValueError, match="no training samples"):  # as Keras: floor(1 · 0.9) = 0
+        a.fit(X[:1], y[:1], loss="cross_entropy", validation_split=0.1)
+    with pytest.raises(ValueError, match="no validation samples"):  # 1 - 1e-17 is 1.0
+        a.fit(X[:5], y[:5], loss="cross_entropy", validation_split=1e-17)
 
 
 def test_balanced_class_weights_are_scikit_learns_formula():
@@ -294,3 +296,73 @@ def test_fused_lbfgs_equals_the_layer_by_layer_lbfgs():
     assert ta._fused and not tb._fused
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_allclose(p.data, q.data, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce_with_logits"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_class_weight_times_sample_weight_is_the_product_weight(loss, fused):
+    """fit(class_weight=cw, sample_weight=s) trains as fit(sample_weight=s·cw[y]), with
+    scikit-learn's formula for "balanced" (n_samples / (n_classes · bincount(y)))."""
+    compute = pytest.importorskip("sklearn.utils.class_weight").compute_class_weight
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((40, 4))
+    labels = (rng.random(40) < 0.2).astype(np.int64)  # imbalanced: 20% ones
+    y = labels if loss == "cross_entropy" else labels.astype(np.float64)
+    out = 2 if loss == "cross_entropy" else 1
+    s = rng.random(40) + 0.2
+    balanced = compute("balanced", classes=np.array([0, 1]), y=labels)
+    for cw, per_class in (("balanced", balanced), ({1: 3.0}, np.array([1.0, 3.0]))):
+        nets = [fg.Net([fg.Linear(4, 5), fg.Tanh(), fg.Linear(5, out)], dtype="float64", seed=0) for _ in range(2)]
+        trainers = [fg.Trainer(net, loss, "sgd", lr=0.1, fused=fused) for net in nets]
+        ha = trainers[0].fit(X, y, epochs=3, batch_size=8, class_weight=cw, sample_weight=s, progress=False)
+        hb = trainers[1].fit(X, y, epochs=3, batch_size=8, sample_weight=s * per_class[labels], progress=False)
+        np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-12)
+        for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+            np.testing.assert_allclose(p.data, q.data, rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize(("n", "split"), [(17, 0.3), (10, 0.1), (7, 0.5), (3, 0.34), (1000, 0.15), (49, 0.2)])
+def test_validation_split_sizes_are_keras(n, split):
+    import math
+
+    net, _ = _spy_net()
+    rng = np.random.default_rng(0)
+    hist = net.fit(rng.standard_normal((n, 3)), rng.integers(0, 2, n), loss="cross_entropy", epochs=1,
+                   validation_split=split, progress=False)
+    assert hist.params["samples"] == math.floor(n * (1.0 - split))  # keras' train_validation_split
+
+
+def test_validation_split_takes_the_last_samples_weights_with_them():
+    rng = np.random.default_rng(9)
+    X, y, w = rng.standard_normal((17, 3)), rng.integers(0, 2, 17), rng.random(17)
+    a, _ = _spy_net()
+    b = a.copy()
+    ha = a.fit(X, y, loss="cross_entropy", epochs=2, batch_size=5, validation_split=0.3, sample_weight=w,
+               progress=False)
+    k = ha.params["samples"]
+    assert k == 11  # Keras: the first floor(17 · (1 - 0.3)) = 11 samples train, the last 6 validate
+    hb = b.fit(X[:k], y[:k], loss="cross_entropy", epochs=2, batch_size=5, sample_weight=w[:k],
+               validation_data=(X[k:], y[k:], w[k:]), progress=False)
+    assert ha.history == hb.history
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_batch_weighing_nothing_in_fit_is_skipped(fused):
+    """shuffle=False, the last batch's weights all 0: no update from it, and the epoch loss is the
+    weighted mean over the other batches (as if the batch were not there)."""
+    rng = np.random.default_rng(10)
+    X, y = rng.standard_normal((24, 4)), rng.integers(0, 3, 24)
+    w = rng.random(24) + 0.1
+    w[16:] = 0
+    a, b = _twins()
+    ta = fg.Trainer(a, "cross_entropy", "adam", lr=0.01, fused=fused)
+    tb = fg.Trainer(b, "cross_entropy", "adam", lr=0.01, fused=fused)
+    ha = ta.fit(X, y, epochs=3, batch_size=8, shuffle=False, sample_weight=w, progress=False)
+    hb = tb.fit(X[:16], y[:16], epochs=3, batch_size=8, shuffle=False, sample_weight=w[:16], progress=False)
+    np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-12)
+    assert ha.history["accuracy"] == hb.history["accuracy"]  # (no output for the skipped rows)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert ta.step(X[:4], y[:4], sample_weight=np.zeros(4)) == 0.0 and ta.last_output is None

@@ -398,12 +398,6 @@ def _first_lr(trainer: Trainer) -> float:
     return float(trainer.optimizer.param_groups[0]["lr"])
 
 
-def _hyper(optimizer: Any) -> list[dict[str, Any]]:
-    """Every group's options except the lr (the fused step re-reads only the lr)."""
-    return [{k: v for k, v in g.items() if k not in ("params", "lr")}
-            for g in optimizer.param_groups]
-
-
 class LearningRateScheduler(Callback):
     """Drive a learning-rate schedule from ``fit``: a ``fastgd.optim.schedules`` scheduler
     (torch style), or a Keras-style function ``schedule(epoch, lr) -> new lr``.
@@ -477,12 +471,10 @@ class LearningRateScheduler(Callback):
             print(f"{when}: LearningRateScheduler setting learning rate to {lr:g}.")
 
     def _advance(self, when: str) -> None:
-        optimizer = self.trainer.optimizer
-        before = _hyper(optimizer)
+        # (OneCycleLR cycles the momentum too: a fused step sees any edited group option at
+        # its next step and re-registers the update over the same engine and state buffers,
+        # so nothing is rebuilt here)
         self.scheduler.step()
-        if _hyper(optimizer) != before:
-            # OneCycleLR cycles the momentum: let a fused step rebuild from the new options.
-            optimizer._use_state(True)
         if self.verbose:
             print(f"{when}: LearningRateScheduler setting learning rate to "
                   f"{self.scheduler.get_last_lr()}.")

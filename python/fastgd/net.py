@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 
 from .layers import Layer, float_dtype, layer_from_config
-from .losses import Loss, check_sample_weight, get_loss
+from .losses import (
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    Loss,
+    MSELoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+    check_sample_weight,
+    get_loss,
+)
 from .parameter import Parameter
 from .sparse import CsrRows, csr_rows, is_sparse
 
@@ -19,6 +29,10 @@ if TYPE_CHECKING:
     from .callbacks import Callback, History
 
 __all__ = ["Net"]
+
+#: Losses whose targets are real values (or counts): ``fit``/``evaluate`` take them as integers
+#: or booleans too, converted to the net's dtype once per call.
+REGRESSION = (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, PoissonNLLLoss)
 
 
 class Net(Layer):
@@ -205,9 +219,10 @@ class Net(Layer):
             raise ValueError(f"{name} must have {self.in_features} features (columns) to match the "
                              f"first layer, got shape {X.shape}")
         if X.dtype != self.dtype:
+            other = f" or build the net with dtype='{X.dtype}'" if X.dtype in (np.float32, np.float64) else ""
             raise TypeError(
                 f"{name} has dtype {X.dtype} but the net's dtype is {self.dtype}; convert with "
-                f"{name}.astype(np.{self.dtype}) or build the net with dtype='{X.dtype}'"
+                f"{name}.astype(np.{self.dtype}){other}"
             )
         return X
 
@@ -272,17 +287,21 @@ class Net(Layer):
 
     def as_targets(self, loss: Loss, y: Any, X: Any, name: str = "y") -> np.ndarray:
         """Targets for ``loss`` as ``fit``/``evaluate`` take them: lists, pandas Series/DataFrames
-        and memory-mapped arrays are read into an array; float targets (values, probabilities)
-        of the other float dtype are converted to the net's; then ``loss.check_targets``
-        (integer class labels stay integers, and float labels for ``cross_entropy`` stay a
-        ``TypeError``)."""
+        and memory-mapped arrays are read into an array; float targets (values, probabilities,
+        0/1 targets) of another float dtype are converted to the net's, and so are integer or
+        bool targets of the regression losses (``mse``, ``l1``, ``huber``, ``smooth_l1``,
+        ``poisson_nll``: values, counts); then ``loss.check_targets`` (integer class labels stay
+        integers, and float class labels for ``cross_entropy``, even integer-valued ones, stay a
+        ``TypeError`` naming the dtype given)."""
         if not isinstance(y, np.ndarray) or isinstance(y, np.memmap):
             try:
                 y = np.array(y)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"{name} must be an array of targets, got {type(y).__name__}: {exc}") from exc
-        if y.dtype.kind == "f" and y.dtype != self.dtype and y.dtype.itemsize >= 4:
-            y = y.astype(self.dtype)
+        if y.dtype != self.dtype:
+            labels = isinstance(loss, CrossEntropyLoss) and y.ndim == 1  # (n,) class labels
+            if (y.dtype.kind == "f" and not labels) or (y.dtype.kind in "iub" and isinstance(loss, REGRESSION)):
+                y = y.astype(self.dtype)
         return loss.check_targets(y, (len(X), self.output_features(X.shape[1])), self.dtype,
                                   name=name)
 

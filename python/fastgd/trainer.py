@@ -185,6 +185,7 @@ class Trainer:
         self.l2: float = float(l2)
         self.stop_training: bool = False
         self._last_output: np.ndarray | None = None
+        self._skipped: bool = False  # the last step's batch weighed nothing (no output)
         self.fit_params: dict[str, Any] = {}
         # The fused C++ step (None: not built yet; False: this combination has none).
         self._fused: Any = None
@@ -192,8 +193,9 @@ class Trainer:
 
     @property
     def last_output(self) -> np.ndarray | None:
-        """The net's output for the last batch of ``step`` (a copy when the step was fused)."""
-        if self._last_output is None and self._fused:
+        """The net's output for the last batch of ``step`` (a copy when the step was fused);
+        None after a batch whose sample weights sum to 0 (skipped: no forward ran)."""
+        if self._last_output is None and self._fused and not self._skipped:
             self._last_output = self._fused.last_output()
         return self._last_output
 
@@ -252,10 +254,11 @@ class Trainer:
                 net.eval()
         if is_sparse(X) and not isinstance(X, CsrRows):  # scipy.sparse: its CSR arrays, once
             X = net.check_input(X)
+        self._skipped = False
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, len(X), net.dtype)
             if not sample_weight.sum() > 0:
-                self._last_output = None
+                self._last_output, self._skipped = None, True
                 return 0.0
         if self._closure:
             return self._closure_step(X, y, sample_weight)
@@ -380,7 +383,8 @@ class Trainer:
                     if first_loss is None:
                         first_loss = value
                     total, weight = total + value * wsum, weight + wsum
-                    if loss.is_classification and hi > lo:
+                    # (a batch weighing nothing was skipped: no output, its rows count in no metric)
+                    if self._count_correct and loss.is_classification and hi > lo and self.last_output is not None:
                         with self._guard("while counting correct predictions"):
                             c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
                             correct, count = correct + c, count + k
@@ -402,6 +406,7 @@ class Trainer:
     # Single-process versions; fastgd.distributed.DistributedTrainer replaces them.
 
     _is_root = True  # runs rank_zero_only callbacks and the progress bar
+    _count_correct = True  # the epoch's accuracy (the scikit-learn estimators do without)
     _where = ""      # where fit is (for error messages)
 
     def _fit_args(self, *args: Any) -> _FitArgs:
@@ -502,8 +507,9 @@ class Trainer:
                     or not 0 <= float(validation_split) < 1):
                 raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
                                  f"{validation_split!r}")
-            # Keras: the last fraction of the samples, taken before any shuffling.
-            cut = n - int(n * float(validation_split))
+            # Keras: the last fraction of the samples, taken before any shuffling; the first
+            # floor(n·(1 - validation_split)) samples train (Keras' train_validation_split).
+            cut = int(math.floor(n * (1.0 - float(validation_split))))
             if float(validation_split) > 0 and (cut == n or cut == 0):
                 raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves "
                                  f"{'no validation' if cut == n else 'no training'} samples")

@@ -305,7 +305,7 @@ def sklearn_to_onnx(estimator: Any, path: str | os.PathLike[str], opset: int | N
 
     ``MLPClassifier``: outputs ``"label"`` (batch,) — values of ``classes_``, int64 or string —
     and ``"probabilities"`` (batch, n_classes), as ``predict``/``predict_proba``.
-    ``MLPRegressor``: output ``"variable"``, (batch,) for a 1-D training target, else
+    ``MLPRegressor``: output ``"variable"``, (batch,) for one output (as ``predict``), else
     (batch, n_outputs), as ``predict``.
     """
     from sklearn.utils.validation import check_is_fitted
@@ -318,6 +318,11 @@ def sklearn_to_onnx(estimator: Any, path: str | os.PathLike[str], opset: int | N
     n_in = int(estimator.n_features_in_)
     inputs = [helper.make_tensor_value_info("X", g.elem_type, ["batch", n_in])]
     out = emit_net(g, net, "X")
+    kind = getattr(estimator, "out_activation_", None)
+    if kind == "logistic" and int(estimator.n_outputs_) > 1:
+        raise ValueError("to_onnx: multilabel MLPClassifier (an indicator-matrix y) is not supported")
+    if kind == "exp":  # MLPRegressor(loss="poisson"): the net outputs log-rates
+        out = g.node("Exp", [out])
     if hasattr(estimator, "classes_"):
         classes = np.asarray(estimator.classes_)
         k = len(classes)
@@ -342,7 +347,7 @@ def sklearn_to_onnx(estimator: Any, path: str | os.PathLike[str], opset: int | N
         outputs = [helper.make_tensor_value_info("label", label_type, ["batch"]),
                    helper.make_tensor_value_info("probabilities", g.elem_type, ["batch", k])]
     else:
-        if getattr(estimator, "_y_1d", False):
+        if int(estimator.n_outputs_) == 1:  # predict gives (n,) for one output, as scikit-learn
             g.nodes.append(helper.make_node("Reshape", [out, g.const([-1], "shape", np.int64)], ["variable"],
                                             name="variable"))
             shape: list[Any] = ["batch"]
