@@ -321,3 +321,41 @@ def test_training_runs_the_fused_step(monkeypatch):
     X, y = _data("multiclass")
     for solver in ("sgd", "adam", "lbfgs"):
         MLPClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=3, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("fmt", ["csr_matrix", "csr_array", "csc_matrix"])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_sparse_X_equals_dense_X_and_is_never_densified(monkeypatch, fmt, solver):
+    """CSR/CSC X trains the same weights as its dense copy (same random_state), predicts the
+    same, in the data's dtype, and never densifies the matrix (classifier with early stopping and
+    regressor)."""
+    import scipy.sparse as sp
+    from fastgd.sparse import CsrRows
+
+    rng = np.random.RandomState(0)
+    dense = rng.standard_normal((120, 30)) * (rng.uniform(size=(120, 30)) < 0.15)
+    y_cls, y_reg = (dense[:, :3].sum(1) > 0).astype(int), dense[:, :5].sum(1)
+    X = getattr(sp, fmt)(dense.astype(np.float32))
+    params = dict(hidden_layer_sizes=(6,), solver=solver, max_iter=8, random_state=2)
+    fitted = {}
+    with pytest.warns(Warning):  # ConvergenceWarning after 8 iterations
+        for name, data in (("dense", dense.astype(np.float32)), ("sparse", X)):
+            if name == "sparse":
+                def refuse(*args, **kwargs):
+                    raise AssertionError("the sparse matrix was densified")
+                # (this matrix and fastgd's CSR rows; scipy's own classes stay whole: LabelBinarizer
+                # densifies its one-hot labels)
+                monkeypatch.setattr(X, "toarray", refuse, raising=False)
+                monkeypatch.setattr(X, "todense", refuse, raising=False)
+                monkeypatch.setattr(CsrRows, "toarray", refuse)
+            clf = MLPClassifier(early_stopping=solver != "lbfgs", **params).fit(data, y_cls)
+            reg = MLPRegressor(**params).fit(data, y_reg)
+            fitted[name] = (clf, reg, clf.predict_proba(data), reg.predict(data))
+    (c0, r0, p0, q0), (c1, r1, p1, q1) = fitted["dense"], fitted["sparse"]
+    for a, b in ((c0, c1), (r0, r1)):
+        assert b.n_iter_ == a.n_iter_
+        for mine, ref in zip(b.coefs_ + b.intercepts_, a.coefs_ + a.intercepts_):
+            assert mine.dtype == ref.dtype == np.float32
+            np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(p1, p0, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(q1, q0, rtol=1e-4, atol=1e-4)

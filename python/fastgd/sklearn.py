@@ -15,7 +15,8 @@ into ``sample_weight``), and ``hidden_layer_sizes=()`` for plain logistic / line
 
 Known differences from scikit-learn: fastgd's Adam adds ``epsilon`` to ``sqrt(v̂)`` (torch's
 form) where scikit-learn adds it to ``sqrt(v)`` before the bias correction; reported log-losses
-are not clipped at ``eps`` (the gradients are the same); sparse ``X`` is not accepted yet.
+are not clipped at ``eps`` (the gradients are the same); sparse ``X``
+(CSR/CSC) trains and predicts without being densified (see ``fastgd.sparse``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .callbacks import Callback
 from .layers import Identity, Linear, ReLU, Sigmoid, Tanh
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, PoissonNLLLoss
 from .net import Net
+from .sparse import csr_rows
 from .trainer import Trainer, _FitArgs, _Plan
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -56,12 +58,14 @@ _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Sigmoid, "identity": Ide
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 
-def _check_sparse(X: Any) -> None:
-    """The one place sparse ``X`` meets the estimators (fit, partial_fit, predict, score):
-    rejected with a clear message until fastgd's sparse kernels are wired in."""
-    if scipy.sparse.issparse(X):
-        raise TypeError(f"fastgd.sklearn: sparse X ({type(X).__name__} of shape {X.shape}) is not supported "
-                        "yet; pass a dense array (X.toarray()) or use scikit-learn's own MLP")
+_SPARSE = ["csr", "csc"]  # what validate_data passes through (other formats: converted to CSR)
+
+
+def _as_rows(X: Any) -> Any:
+    """The one place sparse ``X`` meets the estimators' training: a scipy.sparse matrix (already
+    CSR or CSC from ``validate_data``) becomes ``fastgd.sparse.CsrRows`` once, which the net's
+    first ``Linear`` multiplies directly in C++ (batches gathered as sparse rows, never densified)."""
+    return csr_rows(X) if scipy.sparse.issparse(X) else X
 
 
 class _Objective:
@@ -383,11 +387,11 @@ class _BaseMLP(BaseEstimator):
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        _check_sparse(X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        X = _as_rows(X)
         if class_weight is not None:
             cw = self._class_sample_weight(y, class_weight, incremental).astype(X.dtype)
             sample_weight = cw if sample_weight is None else sample_weight * cw
@@ -606,8 +610,7 @@ class _BaseMLP(BaseEstimator):
         """The output layer's activations (sklearn's ``_forward_pass_fast``)."""
         if check_input:
             check_is_fitted(self)
-            _check_sparse(X)
-            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), accept_sparse=_SPARSE)
         self._pull_params()
         out = self.net_.predict(X)
         kind = self.out_activation_
@@ -633,7 +636,7 @@ class _BaseMLP(BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False  # (see _check_sparse)
+        tags.input_tags.sparse = True  # CSR/CSC X: see _as_rows
         return tags
 
 
@@ -687,7 +690,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset)
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset,
+                             accept_sparse=_SPARSE)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -839,7 +843,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
-                             reset=reset)
+                             reset=reset, accept_sparse=_SPARSE)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and (np.asarray(y) < 0).any():
