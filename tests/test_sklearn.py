@@ -304,11 +304,6 @@ def test_verbose_early_stopping_and_errors(capsys):
         MLPRegressor(early_stopping=True, max_iter=2).fit(X, X[:, 0]).partial_fit(X, X[:, 0])
     with pytest.warns(sklearn.exceptions.ConvergenceWarning, match="lbfgs failed to converge"):
         MLPClassifier(solver="lbfgs", max_fun=3).fit(X, y)
-    scipy_sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match="sparse X"):
-        clf.fit(scipy_sparse.csr_matrix(X), y)
-    with pytest.raises(TypeError, match="sparse X"):
-        clf.predict(scipy_sparse.csr_matrix(X))
 
 
 def test_training_runs_the_fused_step(monkeypatch):
