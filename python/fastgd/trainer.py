@@ -65,12 +65,6 @@ class _Plan:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _overrides_batch_hooks(cb: Callback) -> bool:
-    kind = type(cb)
-    return (kind.on_batch_begin is not Callback.on_batch_begin
-            or kind.on_batch_end is not Callback.on_batch_end)
-
-
 def class_weights(loss: Loss, y: np.ndarray, class_weight: Any, n_outputs: int) -> np.ndarray:
     """Per-sample weights (float64, (n,)) from ``class_weight``: ``{label: weight}`` (labels
     missing from the dict weigh 1) or ``"balanced"`` (scikit-learn's ``n_samples / (n_classes ·
@@ -338,7 +332,7 @@ class Trainer:
         mine = [cb for cb in run.callbacks if self._is_root or not cb.rank_zero_only]
         # History after the user's callbacks, as in Keras: what they add to the logs ("lr") is kept
         everyone: list[Callback] = [*mine, history] + ([bar] if bar else [])
-        per_batch = [cb for cb in everyone if _overrides_batch_hooks(cb)]
+        per_batch = [cb for cb in everyone if cb.needs_batches]
         self.fit_params = {"epochs": epochs, "batch_size": run.batch_size, "steps": plan.steps,
                            "samples": plan.total, "shuffle": run.shuffle, "seed": plan.seed,
                            "loss": loss.name or type(loss).__name__,

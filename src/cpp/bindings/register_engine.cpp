@@ -282,7 +282,7 @@ class PyEngine {
     }
     EpochArgs args;
     args.batch_size = batch_size;
-    args.order = order ? order.data() : nullptr;
+    args.order = order_.is_none() ? nullptr : order.data();
     args.divergence_factor = divergence_factor;
     if (accuracy) {
       if (loss_ == "cross_entropy") args.accuracy = EpochArgs::Accuracy::argmax;
@@ -485,13 +485,14 @@ class PyEngine {
   // y as the engine reads it: int64 class labels (cross-entropy with (n,) labels), or target
   // values of the net's dtype, C-contiguous, (n, c) or (n,) for one output; checked.
   struct Prepared {
-    py::array_t<int64_t> labels;
+    bool use_labels = false;
+    py::array_t<int64_t> labels;  // (a default array_t is an empty array, not a null handle)
     py::array values;
     int64_t width = 0;  // values per row
     template <typename T>
     Targets<T> targets() const {
       Targets<T> t;
-      if (labels) t.labels = labels.data();
+      if (use_labels) t.labels = labels.data();
       else t.values = cptr<T>(values);
       return t;
     }
@@ -510,6 +511,7 @@ class PyEngine {
       // bool labels are class indices 0/1, as in the layer-by-layer path (losses.py)
       p.labels = class_labels(y.dtype().kind() == 'b' ? py::array(py::array_t<int64_t, py::array::forcecast>::ensure(y)) : y,
                               fn, c);
+      p.use_labels = true;
       p.width = 1;
       return p;
     }
