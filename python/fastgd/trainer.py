@@ -325,7 +325,7 @@ class Trainer:
         run = self._fit_args(X, y, epochs, batch_size, shuffle, seed, divergence_factor,
                              validation_data, validation_split, sample_weight, class_weight, callbacks)
         plan = self._fit_plan(run)
-        X, y, w, epochs = run.X, run.y, run.w, run.epochs
+        X, epochs = run.X, run.epochs
         take = net.rows if is_lazy(X) else None  # a memory-mapped X is read batch by batch
         history = History()
         bar = self._progress_bar(progress, verbose) if self._is_root else None
