@@ -48,18 +48,6 @@ def test_small_gemm_path_matches_reference(rng, dtype, n, i, o, order):
     close(Z - dtype(1e3), X.astype(np.float64) @ W, dtype, scale=1e3)
 
 
-# Products of <= 2048 multiply-adds the small-GEMM loop does not take (one output column, a width
-# that is not a multiple of the vector, the transposed W of dX = dZ·Wᵀ) run as a plain loop in
-# dense.cpp: digits_tiny's last layer 32 -> 1 at batch 10, and both sides of the threshold.
-TINY_GEMM = [(10, 32, 1), (10, 1, 32), (1, 3, 1), (7, 5, 3), (16, 128, 1), (17, 128, 1), (4, 64, 9)]
-
-
-@pytest.mark.parametrize("n,i,o", TINY_GEMM)
-@pytest.mark.parametrize("order", ["C", "F"])
-def test_tiny_gemm_path_matches_reference(rng, dtype, n, i, o, order):
-    test_small_gemm_path_matches_reference(rng, dtype, n, i, o, order)
-
-
 def test_linear_backward_central_differences(rng):
     X, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
     dZ = rng.standard_normal((4, 2))

@@ -85,26 +85,6 @@ bool has_avx512() {
 }
 #endif
 
-// Below this many multiply-adds a product the register-blocked kernel does not take (a width
-// that is not a multiple of the vector, e.g. a one-output layer, or a transposed B, e.g. its
-// dX = dZ·Wᵀ) is a plain loop: OpenBLAS's call, dispatch and packing cost more than the work.
-constexpr int64_t kTinyGemm = 2048;
-
-// C = op(A)·op(B) + beta·C, one dot product per element (beta 0: C is not read).
-template <typename T>
-void tiny_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb, T beta,
-               T* C) {
-  for (int i = 0; i < M; ++i)
-    for (int j = 0; j < N; ++j) {
-      T acc = 0;
-      for (int k = 0; k < K; ++k)
-        acc += (ta ? A[int64_t(k) * lda + i] : A[int64_t(i) * lda + k]) *
-               (tb ? B[int64_t(j) * ldb + k] : B[int64_t(k) * ldb + j]);
-      T& c = C[int64_t(i) * N + j];
-      c = beta == T(0) ? acc : beta * c + acc;
-    }
-}
-
 // C (M×N, C-contiguous) = op(A)·op(B) + beta·C.
 template <typename T>
 void gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb, T beta,
@@ -116,7 +96,6 @@ void gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B
 #endif
     if (smallgemm::pays<T>(M, N, K)) return small_gemm(ta, M, N, K, A, lda, B, beta, C);
   }
-  if (int64_t(M) * N * K <= kTinyGemm) return tiny_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C);
   blas::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, N);
 }
 
