@@ -268,3 +268,24 @@ def test_ctrl_c_interrupts_an_epoch_in_cpp():
     assert proc.returncode == 3, out
     done, total = (int(v) for v in out.split()[2:5:2])
     assert 0 < done < total  # stopped inside the epoch, long before its end
+
+
+def test_needs_batches_and_a_trainer_that_overrides_step(cpp_epochs):
+    net = _net([fg.Linear(64, 10)])
+    opt = fg.optim.SGD(net.parameters(), lr=0.1)
+    sched = fg.optim.schedules.StepLR(opt, step_size=1)
+    assert not LearningRateScheduler(sched).needs_batches
+    assert LearningRateScheduler(sched, interval="step").needs_batches
+    assert not LambdaCallback(on_epoch_end=print).needs_batches
+    assert LambdaCallback(on_batch_begin=print).needs_batches
+    assert EveryBatch().needs_batches and not fg.callbacks.EarlyStopping().needs_batches
+    seen = []
+
+    class Logged(Trainer):
+        def step(self, X, y, sample_weight=None):
+            seen.append(len(X))
+            return super().step(X, y, sample_weight)
+
+    X, y = _digits(70)
+    Logged(net, loss="cross_entropy", optimizer=opt).fit(X, y, epochs=1, batch_size=32, progress=False)
+    assert seen == [32, 32, 6] and not cpp_epochs  # its own step: the Python loop
