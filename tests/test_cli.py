@@ -91,9 +91,20 @@ def test_bench_prints_every_workload_and_plots(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
-def test_bench_rejects_an_unknown_peer():
+def test_bench_rejects_an_unknown_peer_or_workload():
     r = run("bench", "--peers", "numpy,tensorflow")
     assert r.returncode == 2 and "numpy,torch,compiled,jax" in r.stderr and "tensorflow" in r.stderr
+    r = run("bench", "--workloads", "mnist_mlp,imagenet")
+    assert r.returncode == 2 and "digits_tiny," in r.stderr and "imagenet" in r.stderr
+
+
+def test_bench_repeats_the_chosen_rows():
+    r = run("bench", "--quick", "--threads", "1", "--peers", "numpy", "--workloads", "digits_tiny",
+            "--repeat", "2")
+    assert r.returncode == 0, r.stderr
+    assert "median of 2 whole measurements" in r.stdout
+    rows = re.findall(r"^(\w+)\s+[\d.]+us\s+[\d.]+us\s+[\d.]+x", r.stdout, re.M)
+    assert rows == ["digits_tiny"], r.stdout
 
 
 # --------------------------------------------------------------- the benchmark compares like with like
@@ -149,11 +160,13 @@ jax_missing = importlib.util.find_spec("jax") is None or importlib.util.find_spe
 
 @pytest.mark.skipif(jax_missing, reason="jax/optax not installed (the optional JAX peer)")
 def test_jax_peer_matches_fastgd():
-    """Each workload's JAX step (in the subprocess the bench uses, PJRT_NPROC set): the same four
-    losses as fastgd from the same weights and batch; float64 rows in a jax_enable_x64 worker."""
+    """The JAX step (in the subprocess the bench uses, PJRT_NPROC set): the same four losses as
+    fastgd from the same weights and batch, on rows that cover every loss, both optimizers (SGD
+    with momentum), BatchNorm1d and float64 (a jax_enable_x64 worker). Each row is a jit compile."""
     pool = bench.JaxPool(threads=1)
+    rows = ("digits_tiny", "mnist_mlp", "mnist_bn_dropout", "linreg_mse")
     try:
-        for workload in bench.WORKLOADS:
+        for workload in (w for w in bench.WORKLOADS if w.name in rows):
             w = no_dropout(small(workload))
             X, y = bench.make_data(w)
             worker = pool.worker(w)

@@ -646,9 +646,19 @@ def time_steps(w: Workload, min_time: float, rounds: int = 3,
 
 
 def run_workload(w: Workload, quick: bool = False, peers: tuple[str, ...] = ("numpy", "torch"),
-                 jax: JaxPool | None = None) -> StepTimes:
-    """Time fastgd and the peers on one workload; returns a row of the table."""
-    return time_steps(w, 0.15 if quick else 0.9, peers=peers, jax=jax)
+                 jax: JaxPool | None = None, repeat: int = 1) -> StepTimes:
+    """Time fastgd and the peers on one workload; returns a row of the table. ``repeat`` > 1:
+    that many whole measurements (peers rebuilt and re-checked each time), the median of each."""
+    runs = [time_steps(w, 0.15 if quick else 0.9, peers=peers, jax=jax) for _ in range(repeat)]
+    if repeat == 1:
+        return runs[0]
+    row = StepTimes(w, {}, {k: v for r in runs for k, v in r.problems.items()})
+    for impl in runs[0].times:
+        ts = [r.times[impl] for r in runs]
+        row.times[impl] = None if impl in row.problems or None in ts else float(np.median(ts))  # type: ignore[arg-type]
+    compiles = [r.compile_time for r in runs if r.compile_time is not None]
+    row.compile_time = float(np.median(compiles)) if compiles else None
+    return row
 
 
 def _fmt_time(t: float | None) -> str:
@@ -1021,10 +1031,16 @@ def run_bench(args: argparse.Namespace) -> int:
               "optax), donated params/state\n% peak = GEMM FLOPs the step needs (per Linear: forward "
               "2·B·in·out, dW 2·B·in·out, dX 2·B·in·out\n  except the first layer) / fastgd's step time / "
               "the measured GEMM peak of the row's dtype")
+        if (getattr(args, "repeat", 1) or 1) > 1:
+            print(f"each row: the median of {args.repeat} whole measurements (peers rebuilt, re-checked)")
         print(table_head(peers), flush=True)
         rows = []
+        repeat = getattr(args, "repeat", 1) or 1
+        chosen = getattr(args, "workloads", None)
         for w in WORKLOADS:  # each row as soon as it is measured
-            rows.append(run_workload(w, quick=args.quick, peers=peers, jax=jax))
+            if chosen and w.name not in chosen:
+                continue
+            rows.append(run_workload(w, quick=args.quick, peers=peers, jax=jax, repeat=repeat))
             print(table_row(rows[-1], peaks, peers), flush=True)
         notes = table_notes(rows, peers)
         if notes:

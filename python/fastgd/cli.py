@@ -63,6 +63,17 @@ def _peer_list(text: str) -> tuple[str, ...]:
     return peers
 
 
+def _workload_list(text: str) -> tuple[str, ...]:
+    from .bench import WORKLOADS
+
+    names = [w.name for w in WORKLOADS]
+    chosen = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not chosen or any(c not in names for c in chosen):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list from {','.join(names)}, "
+                                         f"got {text!r}")
+    return chosen
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastgd", description="fastgd: gradient-descent training on the CPU (C++/BLAS kernels)."
@@ -87,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peers", type=_peer_list, default=None, metavar="LIST",
                    help="comma-separated peers to time against fastgd, from numpy,torch,compiled,jax "
                         "(default: all; compiled = torch.compile, slow to compile)")
+    p.add_argument("--workloads", type=_workload_list, default=None, metavar="LIST",
+                   help="comma-separated workloads of the step table (default: all)")
+    p.add_argument("--repeat", type=_positive_int, default=1,
+                   help="measure each row this many times and print the medians (default 1)")
     p.add_argument("--fit", action="store_true",
                    help="also time whole training runs: Net.fit vs scikit-learn's MLPClassifier vs a "
                         "PyTorch DataLoader loop (digits, MNIST-shaped random data)")
