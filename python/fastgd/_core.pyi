@@ -52,6 +52,10 @@ class Engine:
         """
         A copy of the last forward's output (n, out_features).
         """
+    def epoch(self, X: typing.Any, y: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, order: typing.Any = None, sample_weight: typing.Any = None, divergence_factor: typing.SupportsFloat | typing.SupportsIndex = 0.0, first_loss: typing.SupportsFloat | typing.SupportsIndex = float("nan"), accuracy: bool = False) -> tuple[float, float, int, int, int, float, float, bool]:
+        """
+        One epoch of step()s over X in batches of batch_size taken in `order` (None: in order), a batch whose weights sum to 0 skipped; returns (loss_sum, weight_sum, correct, count, batches, last_loss, first_loss, diverged). Stops after a batch whose loss is not finite or exceeds divergence_factor * max(first_loss, 1) (0: never); Ctrl-C interrupts it between batches.
+        """
     def loss_and_grad(self, X: typing.Any, y: typing.Any, sample_weight: typing.Any = None) -> float:
         """
         Forward, loss and backward (gradients overwritten), no update; returns the loss.

@@ -78,10 +78,18 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         """Called after epoch ``epoch`` with its metrics (``loss``, ``val_loss``, ...)."""
 
+    @property
+    def needs_batches(self) -> bool:
+        """Whether ``fit`` must call this callback's batch hooks: by default, whether its class
+        overrides them. ``fit`` calls the batch hooks only of callbacks that need them; an
+        epoch without any runs as one C++ call when the step is fused (``Engine.epoch``)."""
+        kind = type(self)
+        return (kind.on_batch_begin is not Callback.on_batch_begin
+                or kind.on_batch_end is not Callback.on_batch_end)
+
     def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
         """Called before training step ``batch`` (0-based within the epoch); ``logs["size"]``
-        is the batch's rows on this process. ``fit`` calls the batch hooks only of callbacks
-        that override them (epochs without per-batch callbacks run without the calls)."""
+        is the batch's rows on this process. Only called when ``needs_batches``."""
 
     def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         """Called after training step ``batch`` with ``logs["loss"]``, its mean loss."""
@@ -161,6 +169,10 @@ class LambdaCallback(Callback):
         self._epoch_end, self._epoch_begin = on_epoch_end, on_epoch_begin
         self._train_begin, self._train_end = on_train_begin, on_train_end
         self._batch_begin, self._batch_end = on_batch_begin, on_batch_end
+
+    @property
+    def needs_batches(self) -> bool:
+        return self._batch_begin is not None or self._batch_end is not None
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         if self._train_begin is not None:
@@ -478,6 +490,10 @@ class LearningRateScheduler(Callback):
         if self.verbose:
             print(f"{when}: LearningRateScheduler setting learning rate to "
                   f"{self.scheduler.get_last_lr()}.")
+
+    @property
+    def needs_batches(self) -> bool:
+        return self.interval == "step"  # an epoch schedule leaves the batches to C++
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch

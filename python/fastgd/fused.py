@@ -26,6 +26,7 @@ parameter, ``maximize``) keeps the layer-by-layer Python path, with the same res
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -396,6 +397,23 @@ class FusedStep:
         if isinstance(X, CsrRows):  # the first Linear reads the CSR rows (Engine::step_csr)
             return self.engine.step_csr(X.indptr, X.indices, X.data, y, sample_weight)
         return self.engine.step(X, y, sample_weight)
+
+    def epoch(self, X: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None,
+              sample_weight: np.ndarray | None, divergence_factor: float | None,
+              first_loss: float | None, accuracy: bool
+              ) -> tuple[float, float, int, int, int, float, float | None, bool]:
+        """A whole epoch of fused steps in one C++ call (``Engine.epoch``): batches of
+        ``batch_size`` rows of ``X`` in ``order`` (None: in order). Returns ``(Σ loss·weight,
+        Σ weight, correct, predictions, batches done, last batch loss, the run's first loss
+        (None: none yet), diverged)``; stops after a batch that fails the divergence check
+        (``divergence_factor`` None: none) against ``first_loss``."""
+        self._sync_hyper()
+        out = self.engine.epoch(X, y, batch_size, order, sample_weight,
+                                0.0 if divergence_factor is None else float(divergence_factor),
+                                math.nan if first_loss is None else float(first_loss), accuracy)
+        total, weight, correct, count, done, last, first, diverged = out
+        return (total, weight, correct, count, done, last,
+                None if math.isnan(first) else first, diverged)
 
     def _sync_hyper(self) -> None:
         """Hand the groups' edited options to the engine: a new ``lr`` alone is set in place;

@@ -63,6 +63,7 @@ __all__ = [
     "adagrad_step",
     "nadam_step",
     "radam_step",
+    "epoch",
 ]
 
 
@@ -729,3 +730,38 @@ def radam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, be
         rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         update = update * (1 / (np.sqrt(exp_avg_sq) + eps) * math.sqrt(bc2)) * rect
     param[...] = param - update
+
+
+# ---------------------------------------------------------------------------------- epoch
+
+
+def epoch(step, X, y, batch_size, *, order=None, sample_weight=None, n_correct=None):
+    """One epoch of training steps, the twin of ``Engine.epoch`` (``fit``'s inner loop).
+
+    Batch b holds rows ``order[b·B : (b+1)·B]`` of ``X``, ``y`` and ``sample_weight`` (B =
+    ``batch_size``, the last batch smaller; ``order`` None: in order) and is trained by
+    ``step(Xb, yb, wb) -> (loss, output)`` — unless its weights sum to 0 (not trained, loss 0).
+    With W_b the batch's rows (or Σ wᵢ) the epoch's loss is ``loss_sum / weight_sum``:
+
+        loss_sum = Σ_b loss_b·W_b,   weight_sum = Σ_b W_b
+
+    ``n_correct(output, yb) -> (correct, predictions)`` (optional) counts each trained batch's
+    predictions, made before its update. Returns ``(loss_sum, weight_sum, correct, count)``.
+    """
+    n = len(X)
+    order = np.arange(n) if order is None else np.asarray(order)
+    loss_sum = weight_sum = 0.0
+    correct = count = 0
+    for lo in range(0, n, batch_size):
+        idx = order[lo:lo + batch_size]
+        wb = None if sample_weight is None else sample_weight[idx]
+        W = float(len(idx)) if wb is None else float(np.sum(wb, dtype=np.float64))
+        if W > 0:
+            loss, out = step(X[idx], y[idx], wb)
+            if n_correct is not None:
+                c, k = n_correct(out, y[idx])
+                correct, count = correct + c, count + k
+        else:
+            loss = 0.0
+        loss_sum, weight_sum = loss_sum + loss * W, weight_sum + W
+    return loss_sum, weight_sum, correct, count

@@ -66,12 +66,6 @@ class _Plan:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _overrides_batch_hooks(cb: Callback) -> bool:
-    kind = type(cb)
-    return (kind.on_batch_begin is not Callback.on_batch_begin
-            or kind.on_batch_end is not Callback.on_batch_end)
-
-
 def class_weights(loss: Loss, y: np.ndarray, class_weight: Any, n_outputs: int) -> np.ndarray:
     """Per-sample weights (float64, (n,)) from ``class_weight``: ``{label: weight}`` (labels
     missing from the dict weigh 1) or ``"balanced"`` (scikit-learn's ``n_samples / (n_classes ·
@@ -338,14 +332,14 @@ class Trainer:
         run = self._fit_args(X, y, epochs, batch_size, shuffle, seed, divergence_factor,
                              validation_data, validation_split, sample_weight, class_weight, callbacks)
         plan = self._fit_plan(run)
-        X, y, w, epochs = run.X, run.y, run.w, run.epochs
+        X, epochs = run.X, run.epochs
         take = net.rows if is_lazy(X) else None  # a memory-mapped X is read batch by batch
         history = History()
         bar = self._progress_bar(progress, verbose) if self._is_root else None
         mine = [cb for cb in run.callbacks if self._is_root or not cb.rank_zero_only]
         # History after the user's callbacks, as in Keras: what they add to the logs ("lr") is kept
         everyone: list[Callback] = [*mine, history] + ([bar] if bar else [])
-        per_batch = [cb for cb in everyone if _overrides_batch_hooks(cb)]
+        per_batch = [cb for cb in everyone if cb.needs_batches]
         self.fit_params = {"epochs": epochs, "batch_size": run.batch_size, "steps": plan.steps,
                            "samples": plan.total, "shuffle": run.shuffle, "seed": plan.seed,
                            "loss": loss.name or type(loss).__name__,
@@ -362,34 +356,8 @@ class Trainer:
             self._hook(everyone, "on_train_begin", {})
             for epoch in range(epochs):
                 self._hook(everyone, "on_epoch_begin", epoch, {})
-                order = plan.rng.permutation(plan.rows) if run.shuffle else None
-                total = weight = correct = count = 0.0
-                for b in range(plan.steps):
-                    lo, hi, global_rows = self._batch_bounds(plan, b)
-                    idx: Any = slice(lo, hi) if order is None else order[lo:hi]
-                    Xb = X[idx] if take is None else take(X, idx)
-                    yb, wb = y[idx], None if w is None else w[idx]
-                    self._where = f"batch {b + 1}/{plan.steps} of epoch {epoch + 1}/{epochs}"
-                    if per_batch:
-                        self._hook(per_batch, "on_batch_begin", b, {"size": hi - lo})
-                    value, wsum = self._train_batch(Xb, yb, wb, global_rows)
-                    if run.divergence_factor is not None and (
-                            not math.isfinite(value)
-                            or (first_loss is not None
-                                and value > run.divergence_factor * max(first_loss, 1.0))):
-                        raise self._everyone(DivergenceError(self._divergence_message(
-                            value, first_loss, epoch, epochs, b, plan.steps, X, y,
-                            run.divergence_factor)))
-                    if first_loss is None:
-                        first_loss = value
-                    total, weight = total + value * wsum, weight + wsum
-                    # (a batch weighing nothing was skipped: no output, its rows count in no metric)
-                    if self._count_correct and loss.is_classification and hi > lo and self.last_output is not None:
-                        with self._guard("while counting correct predictions"):
-                            c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
-                            correct, count = correct + c, count + k
-                    if per_batch:
-                        self._hook(per_batch, "on_batch_end", b, {"loss": value, "size": hi - lo})
+                total, weight, correct, count, first_loss = self._run_epoch(
+                    run, plan, epoch, take, per_batch, first_loss)
                 self._where = f"the end of epoch {epoch + 1}/{epochs}"
                 logs = self._epoch_logs(plan, total, weight, correct, count)
                 if self._hook(everyone, "on_epoch_end", epoch, logs):
@@ -401,6 +369,83 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return history
+
+    def _run_epoch(self, run: _FitArgs, plan: _Plan, epoch: int, take: Any,
+                   per_batch: list[Callback], first_loss: float | None
+                   ) -> tuple[float, float, float, float, float | None]:
+        """One epoch's batches: ``(Σ loss·weight, Σ weight, correct, predictions, first batch
+        loss of the run)``. In C++ (``_epoch_in_cpp``) when the step is fused and nothing needs
+        to see single batches, else the Python loop over ``step`` (``_epoch_in_python``); both
+        take the epoch's permutation from ``plan.rng`` first and give the same weights."""
+        order = plan.rng.permutation(plan.rows) if run.shuffle else None
+        if take is None and not per_batch and not isinstance(run.X, CsrRows) and self._cpp_epochs():
+            return self._epoch_in_cpp(run, plan, epoch, order, first_loss)
+        return self._epoch_in_python(run, plan, epoch, order, take, per_batch, first_loss)
+
+    def _cpp_epochs(self) -> bool:
+        """Whether ``Engine.epoch`` can run an epoch: the step is fused (and not LBFGS's
+        closure), and ``step`` and the pieces of the batch loop are this class's own."""
+        kind = type(self)
+        return (self.fused and not self._closure
+                and all(getattr(kind, name) is getattr(Trainer, name)
+                        for name in ("step", "_train_batch", "_batch_bounds"))
+                and bool(self._fused_step()))
+
+    def _epoch_in_cpp(self, run: _FitArgs, plan: _Plan, epoch: int, order: np.ndarray | None,
+                      first_loss: float | None) -> tuple[float, float, float, float, float | None]:
+        """The epoch as one C++ call (``Engine.epoch``): the same steps on the same batches as
+        ``_epoch_in_python``, the loss and accuracy sums kept in C++ (in float64), the
+        divergence check after every batch; Ctrl-C interrupts it between two batches."""
+        fused, loss = self._fused, self.loss
+        X, y, w = run.X, run.y, run.w
+        self._where = f"epoch {epoch + 1}/{run.epochs}"
+        self._last_output = None
+        total, weight, correct, count, done, value, first, diverged = fused.epoch(
+            X, y, plan.batch_size, order, w, run.divergence_factor, first_loss,
+            loss.is_classification and self._count_correct)
+        lo = (done - 1) * plan.batch_size
+        last = slice(lo, lo + plan.batch_size) if order is None else order[lo:lo + plan.batch_size]
+        fused.last_X = X[last]  # (the one-pass MSE step recomputes last_output from it)
+        if diverged:  # (first is the run's first loss before this batch: None if it is the first)
+            raise self._everyone(DivergenceError(self._divergence_message(
+                value, first, epoch, run.epochs, done - 1, plan.steps, X, y,
+                run.divergence_factor or 0.0)))
+        return total, weight, correct, count, first
+
+    def _epoch_in_python(self, run: _FitArgs, plan: _Plan, epoch: int, order: np.ndarray | None,
+                         take: Any, per_batch: list[Callback], first_loss: float | None
+                         ) -> tuple[float, float, float, float, float | None]:
+        """The epoch as a Python loop over ``_train_batch`` (``step``), with the batch hooks."""
+        loss, epochs = self.loss, run.epochs
+        X, y, w = run.X, run.y, run.w
+        total = weight = correct = count = 0.0
+        for b in range(plan.steps):
+            lo, hi, global_rows = self._batch_bounds(plan, b)
+            idx: Any = slice(lo, hi) if order is None else order[lo:hi]
+            Xb = X[idx] if take is None else take(X, idx)
+            yb, wb = y[idx], None if w is None else w[idx]
+            self._where = f"batch {b + 1}/{plan.steps} of epoch {epoch + 1}/{epochs}"
+            if per_batch:
+                self._hook(per_batch, "on_batch_begin", b, {"size": hi - lo})
+            value, wsum = self._train_batch(Xb, yb, wb, global_rows)
+            if run.divergence_factor is not None and (
+                    not math.isfinite(value)
+                    or (first_loss is not None
+                        and value > run.divergence_factor * max(first_loss, 1.0))):
+                raise self._everyone(DivergenceError(self._divergence_message(
+                    value, first_loss, epoch, epochs, b, plan.steps, X, y,
+                    run.divergence_factor)))
+            if first_loss is None:
+                first_loss = value
+            total, weight = total + value * wsum, weight + wsum
+            # (a batch weighing nothing was skipped: no output, its rows count in no metric)
+            if self._count_correct and loss.is_classification and hi > lo and self.last_output is not None:
+                with self._guard("while counting correct predictions"):
+                    c, k = loss.n_correct(self.last_output, yb)  # type: ignore[arg-type]
+                    correct, count = correct + c, count + k
+            if per_batch:
+                self._hook(per_batch, "on_batch_end", b, {"loss": value, "size": hi - lo})
+        return total, weight, correct, count, first_loss
 
     # ------------------------------------------------------------------ the pieces of fit
     # Single-process versions; fastgd.distributed.DistributedTrainer replaces them.

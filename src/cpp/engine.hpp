@@ -12,6 +12,30 @@
 
 namespace fastgd {
 
+// One epoch of training (Engine::epoch): what to walk and what to watch.
+struct EpochArgs {
+  int64_t batch_size = 32;
+  const int64_t* order = nullptr;  // (rows,) the rows' visiting order, or nullptr: in order
+  // Count correct predictions: none, argmax of the output against the label (or the argmax of
+  // probability targets), or each output's (logit > 0) == (target > 0.5) (binary logits).
+  enum class Accuracy { none, argmax, threshold } accuracy = Accuracy::none;
+  double divergence_factor = 0;    // stop after a batch whose loss is not finite or exceeds
+                                   //   factor·max(first loss, 1); 0: never stop
+  // Called every few batches (about every 10 ms), never from inside a step; returning true
+  // stops the epoch after the batch just done (e.g. Ctrl-C). nullptr: never called.
+  bool (*poll)(void*) = nullptr;
+  void* poll_ctx = nullptr;
+};
+
+// What one epoch did: the sums fit's logs are made of, and where it stopped.
+struct EpochResult {
+  double loss_sum = 0, weight_sum = 0;  // Σ_b loss_b·W_b and Σ_b W_b (W_b: rows or Σ weights)
+  int64_t correct = 0, count = 0;       // correct predictions and predictions (accuracy)
+  int64_t batches = 0;                  // batches done (all of them unless stopped)
+  double last_loss = 0;                 // the loss of the last batch done
+  bool diverged = false, interrupted = false;
+};
+
 template <typename T>
 class Engine {
  public:
@@ -42,6 +66,13 @@ class Engine {
 
   // One forward + loss + backward (gradients overwritten) + update. Returns the batch loss.
   double step(const T* X, int64_t n, const Targets<T>& y);
+  // A whole epoch over `rows` samples (X: rows × in_features, y: the whole data's targets):
+  // batches of args.batch_size rows taken in args.order, each gathered into the workspace and
+  // trained by step() (skipped, loss 0, when its weights sum to 0), exactly the steps of the
+  // Python loop over the same batches. first_loss: the run's first batch loss (NaN: none yet,
+  // then set by the first batch), the divergence check's reference.
+  EpochResult epoch(const T* X, int64_t rows, const Targets<T>& y, int64_t y_width, const EpochArgs& args,
+                    double& first_loss);
   // Forward only, into out (n × output width); eval mode unless training.
   void forward(const T* X, int64_t n, T* out, bool training = false);
   // Forward (train mode) + loss + backward, no update (gradients overwritten). Returns the loss.
@@ -99,6 +130,9 @@ class Engine {
   int64_t capacity_ = 0, allocations_ = 0, max_width_ = 0, last_rows_ = 0;
   std::vector<std::vector<T>> outs_, states_;
   std::vector<T> g0_, g1_;
+  // The epoch's gathered batch: inputs, labels, target values and weights.
+  std::vector<T> batch_x_, batch_values_, batch_w_;
+  std::vector<int64_t> batch_labels_;
 };
 
 }  // namespace fastgd

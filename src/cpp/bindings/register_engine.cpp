@@ -276,6 +276,69 @@ class PyEngine {
     return out;
   }
 
+  // fit's inner loop: one epoch of step()s over X in batches (see Engine::epoch). order: None
+  // (in order) or int64 (n,) row indices in [0, n); divergence_factor 0: no check; first_loss
+  // NaN: none yet. Returns (loss_sum, weight_sum, correct, count, batches, last_loss,
+  // first_loss, diverged). Ctrl-C (any pending signal whose handler raises) stops it between
+  // two batches and raises here.
+  py::tuple epoch(py::handle X_, py::handle y_, int64_t batch_size, py::handle order_, py::handle w_,
+                  double divergence_factor, double first_loss, bool accuracy) {
+    const char* fn = "Engine.epoch";
+    require_bound(fn);
+    py::array X = input(X_, fn);
+    const int64_t n = X.shape(0);
+    if (n == 0) throw py::value_error(std::string(fn) + ": X has no samples (shape " + shape_str(X) + ")");
+    if (batch_size < 1) throw py::value_error(std::string(fn) + ": batch_size must be >= 1, got " + std::to_string(batch_size));
+    if (!(divergence_factor == 0 || divergence_factor > 1))
+      throw py::value_error(std::string(fn) + ": divergence_factor must be > 1 (or 0: no check), got " +
+                            std::to_string(divergence_factor));
+    const Prepared y = prepare_targets(fn, y_, n, shape_str(X));
+    py::object w;
+    if (!w_.is_none()) w = sample_weight(fn, w_, n);
+    py::array_t<int64_t> order;
+    if (!order_.is_none()) {
+      if (!py::isinstance<py::array>(order_) || py::reinterpret_borrow<py::array>(order_).dtype().kind() != 'i')
+        throw py::type_error(std::string(fn) + ": order must be a signed integer array of shape (" + std::to_string(n) +
+                             ",), got " + describe(order_));
+      order = py::array_t<int64_t, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(order_);
+      if (order.ndim() != 1 || order.shape(0) != n)
+        throw py::value_error(std::string(fn) + ": order must have shape (" + std::to_string(n) + ",) to match X " +
+                              shape_str(X) + ", got " + shape_str(order));
+      const int64_t* o = order.data();
+      for (int64_t i = 0; i < n; ++i)
+        if (o[i] < 0 || o[i] >= n)
+          throw py::value_error(std::string(fn) + ": order must hold row indices in [0, " + std::to_string(n) +
+                                "), got " + std::to_string(o[i]) + " at index " + std::to_string(i));
+    }
+    EpochArgs args;
+    args.batch_size = batch_size;
+    args.order = order_.is_none() ? nullptr : order.data();
+    args.divergence_factor = divergence_factor;
+    if (accuracy) {
+      if (loss_ == "cross_entropy") args.accuracy = EpochArgs::Accuracy::argmax;
+      else if (loss_ == "bce_with_logits") args.accuracy = EpochArgs::Accuracy::threshold;
+      else throw py::value_error(std::string(fn) + ": accuracy needs a classification loss, got '" + loss_ + "'");
+    }
+    args.poll = [](void*) {
+      py::gil_scoped_acquire gil;
+      return PyErr_CheckSignals() != 0;  // the handler's exception (KeyboardInterrupt) stays set
+    };
+    EpochResult r;
+    visit([&](auto& e, auto tag) {
+      using T = decltype(tag);
+      Targets<T> t = y.targets<T>();
+      if (w) t.weights = static_cast<const T*>(py::reinterpret_borrow<py::array>(w).data());
+      const T* x = cptr<T>(X);
+      guarded(fn, [&] {
+        py::gil_scoped_release release;
+        r = e.epoch(x, n, t, y.width, args, first_loss);
+      });
+    });
+    if (r.interrupted) throw py::error_already_set();
+    return py::make_tuple(r.loss_sum, r.weight_sum, r.correct, r.count, r.batches, r.last_loss, first_loss,
+                          r.diverged);
+  }
+
   void update() {
     require_bound("Engine.update");
     visit([&](auto& e, auto) {
@@ -458,57 +521,80 @@ class PyEngine {
     return X;
   }
 
+  // y as the engine reads it: int64 class labels (cross-entropy with (n,) labels), or target
+  // values of the net's dtype, C-contiguous, (n, c) or (n,) for one output; checked.
+  struct Prepared {
+    bool use_labels = false;
+    py::array_t<int64_t> labels;  // (a default array_t is an empty array, not a null handle)
+    py::array values;
+    int64_t width = 0;  // values per row
+    template <typename T>
+    Targets<T> targets() const {
+      Targets<T> t;
+      if (use_labels) t.labels = labels.data();
+      else t.values = cptr<T>(values);
+      return t;
+    }
+  };
+
+  Prepared prepare_targets(const char* fn, py::handle y_, int64_t n, const std::string& xshape) {
+    const int64_t c = out_features();
+    if (!py::isinstance<py::array>(y_))
+      throw py::type_error(std::string(fn) + ": y must be a numpy.ndarray, got " + describe(y_));
+    auto y = py::reinterpret_borrow<py::array>(y_);
+    Prepared p;
+    if (loss_ == "cross_entropy" && y.ndim() == 1) {
+      if (y.shape(0) != n)
+        throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ",) to match X " +
+                              xshape + ", got " + shape_str(y));
+      // bool labels are class indices 0/1, as in the layer-by-layer path (losses.py)
+      p.labels = class_labels(y.dtype().kind() == 'b' ? py::array(py::array_t<int64_t, py::array::forcecast>::ensure(y)) : y,
+                              fn, c);
+      p.use_labels = true;
+      p.width = 1;
+      return p;
+    }
+    py::array keep;
+    const char kind = y.dtype().kind();
+    if (loss_ == "bce_with_logits" && (kind == 'i' || kind == 'u' || kind == 'b'))
+      keep = dt_ == DType::f32
+                 ? py::array(py::array_t<float, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y))
+                 : py::array(py::array_t<double, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y));
+    else {
+      keep = float_array(y, fn, "y");
+      if (dtype_of(keep) != dt_)
+        throw py::type_error(std::string(fn) + ": y must be " + dtype_name(dt_) + " (the net's dtype), got " +
+                             dtype_name(dtype_of(keep)));
+      keep = c_contiguous(keep);
+    }
+    const bool ok = (keep.ndim() == 2 && keep.shape(0) == n && keep.shape(1) == c) ||
+                    (keep.ndim() == 1 && keep.shape(0) == n && c == 1 && loss_ != "cross_entropy");
+    if (!ok)
+      throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ", " +
+                            std::to_string(c) + ")" + (c == 1 ? " or (" + std::to_string(n) + ",)" : "") +
+                            " to match the net's output, got " + shape_str(keep));
+    check_target_values(fn, keep);
+    p.values = keep;
+    p.width = c;
+    return p;
+  }
+
   // One training step (or loss and gradients when !update) on X_, or on the CSR batch csr.
   double run(const char* fn, py::handle X_, py::handle y_, py::handle w_, bool update,
              const CsrArrays* csr = nullptr) {
     require_bound(fn);
     py::array X;
     if (!csr) X = input(X_, fn);
-    const int64_t n = csr ? csr->rows : X.shape(0), c = out_features();
+    const int64_t n = csr ? csr->rows : X.shape(0);
     const std::string xshape =
         csr ? "(" + std::to_string(n) + ", " + std::to_string(in_features()) + ")" : shape_str(X);
     if (n == 0) throw py::value_error(std::string(fn) + ": X has no samples (shape " + xshape + ")");
-    if (!py::isinstance<py::array>(y_))
-      throw py::type_error(std::string(fn) + ": y must be a numpy.ndarray, got " + describe(y_));
-    auto y = py::reinterpret_borrow<py::array>(y_);
-    py::array keep;
-    py::array_t<int64_t> labels;
-    const bool use_labels = loss_ == "cross_entropy" && y.ndim() == 1;
-    if (use_labels) {
-      if (y.shape(0) != n)
-        throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ",) to match X " +
-                              xshape + ", got " + shape_str(y));
-      // bool labels are class indices 0/1, as in the layer-by-layer path (losses.py)
-      labels = class_labels(y.dtype().kind() == 'b' ? py::array(py::array_t<int64_t, py::array::forcecast>::ensure(y)) : y,
-                            fn, c);
-    } else {
-      const char kind = y.dtype().kind();
-      if (loss_ == "bce_with_logits" && (kind == 'i' || kind == 'u' || kind == 'b'))
-        keep = dt_ == DType::f32
-                   ? py::array(py::array_t<float, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y))
-                   : py::array(py::array_t<double, py::array::c_style | py::array::forcecast | npy_aligned>::ensure(y));
-      else {
-        keep = float_array(y, fn, "y");
-        if (dtype_of(keep) != dt_)
-          throw py::type_error(std::string(fn) + ": y must be " + dtype_name(dt_) + " (the net's dtype), got " +
-                               dtype_name(dtype_of(keep)));
-        keep = c_contiguous(keep);
-      }
-      const bool ok = (keep.ndim() == 2 && keep.shape(0) == n && keep.shape(1) == c) ||
-                      (keep.ndim() == 1 && keep.shape(0) == n && c == 1 && loss_ != "cross_entropy");
-      if (!ok)
-        throw py::value_error(std::string(fn) + ": y must have shape (" + std::to_string(n) + ", " +
-                              std::to_string(c) + ")" + (c == 1 ? " or (" + std::to_string(n) + ",)" : "") +
-                              " to match the net's output, got " + shape_str(keep));
-      check_target_values(fn, keep);
-    }
+    const Prepared y = prepare_targets(fn, y_, n, xshape);
     py::object w;  // a null handle unless weights are given (no array allocated per step)
     if (!w_.is_none()) w = sample_weight(fn, w_, n);
     return visit([&](auto& e, auto tag) {
       using T = decltype(tag);
-      Targets<T> t;
-      if (use_labels) t.labels = labels.data();
-      else t.values = cptr<T>(keep);
+      Targets<T> t = y.targets<T>();
       if (w) t.weights = static_cast<const T*>(py::reinterpret_borrow<py::array>(w).data());
       double loss = 0;
       if (csr) {
@@ -597,6 +683,13 @@ bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or 
            "Forward, loss, backward and update in one call; returns the (sample-weighted) loss.")
       .def("loss_and_grad", &PyEngine::loss_and_grad, "X"_a, "y"_a, "sample_weight"_a = py::none(),
            "Forward, loss and backward (gradients overwritten), no update; returns the loss.")
+      .def("epoch", &PyEngine::epoch, "X"_a, "y"_a, "batch_size"_a, "order"_a = py::none(),
+           "sample_weight"_a = py::none(), "divergence_factor"_a = 0.0,
+           "first_loss"_a = std::numeric_limits<double>::quiet_NaN(), "accuracy"_a = false,
+           "One epoch of step()s over X in batches of batch_size taken in `order` (None: in order), a batch "
+           "whose weights sum to 0 skipped; returns (loss_sum, weight_sum, correct, count, batches, last_loss, "
+           "first_loss, diverged). Stops after a batch whose loss is not finite or exceeds "
+           "divergence_factor * max(first_loss, 1) (0: never); Ctrl-C interrupts it between batches.")
       .def("update", &PyEngine::update,
            "Clip (when set) and apply the optimizer update to the gradients in the buffer, as the end of step().")
       .def("step_csr", &PyEngine::step_csr, "indptr"_a, "indices"_a, "data"_a, "y"_a, "sample_weight"_a = py::none(),
