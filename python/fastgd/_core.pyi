@@ -48,6 +48,10 @@ class Engine:
         """
         The net's output for X, in eval mode unless training=True.
         """
+    def _fastcall(self) -> typing.Any:
+        """
+        step() as a C function table in a capsule (src/cpp/bindings/fastcall.h) for fastgd._fastcall.
+        """
     def last_output(self) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]:
         """
         A copy of the last forward's output (n, out_features).

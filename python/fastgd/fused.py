@@ -22,6 +22,12 @@ Several parameter groups are fused when together they hold each of the net's par
 edited in any group between steps (``lr`` by a schedule, or any other) reaches the next fused
 step without rebuilding the engine. Anything else (custom layers or losses, groups that miss a
 parameter, ``maximize``) keeps the layer-by-layer Python path, with the same results.
+
+The step itself is called through ``fastgd._fastcall`` (Cython: it reads the arrays' NumPy
+headers and calls the engine's C function table, handing anything it cannot take as it is to the
+pybind11 ``Engine.step``, which converts or raises), measurably cheaper per call than the
+pybind11 binding (``bench/bench_binding.py``); ``BINDING = "pybind11"`` makes new ``FusedStep``s
+call ``Engine.step`` directly.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, optim
+from . import _core, _fastcall, optim
 from .layers import (
     ELU,
     GELU,
@@ -63,7 +69,11 @@ from .losses import (
 from .parameter import Parameter
 from .sparse import CsrRows
 
-__all__ = ["FusedStep", "LAYER_SPECS", "LOSS_SPECS", "UPDATE_SPECS", "flatten", "plan"]
+__all__ = ["BINDING", "FusedStep", "LAYER_SPECS", "LOSS_SPECS", "UPDATE_SPECS", "flatten", "plan"]
+
+#: How a new ``FusedStep`` calls the engine's step: ``"cython"`` (``fastgd._fastcall``) or
+#: ``"pybind11"`` (``fastgd._core.Engine.step``); same arguments, results and errors.
+BINDING = "cython"
 
 #: The offset of a parameter in the flat buffer (given to the spec builders).
 Offset = Callable[[Parameter], int]
@@ -283,6 +293,9 @@ class FusedStep:
         self.data, self.grad = flatten(params, grad_slots)
         self.engine = _core.Engine(str(net.dtype), ops, loss_spec, net.in_features)
         self.engine.bind(self.data, self.grad)
+        if BINDING not in ("cython", "pybind11"):
+            raise ValueError(f"fastgd.fused.BINDING must be 'cython' or 'pybind11', got {BINDING!r}")
+        self._engine_step = _fastcall.EngineStep(self.engine).step if BINDING == "cython" else self.engine.step
         self.optimizer, self.params = optimizer, params
         self.group = self.groups[0].group if self.groups else optimizer.param_groups[0]
         # the first group's step count (one group: all)
@@ -396,7 +409,7 @@ class FusedStep:
         self.last_X = X
         if isinstance(X, CsrRows):  # the first Linear reads the CSR rows (Engine::step_csr)
             return self.engine.step_csr(X.indptr, X.indices, X.data, y, sample_weight)
-        return self.engine.step(X, y, sample_weight)
+        return self._engine_step(X, y, sample_weight)
 
     def epoch(self, X: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None,
               sample_weight: np.ndarray | None, divergence_factor: float | None,

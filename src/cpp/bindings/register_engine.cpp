@@ -2,6 +2,7 @@
 // (pybind.hpp first: it sets the py alias used below)
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 #include <memory>
@@ -9,12 +10,37 @@
 
 #include "csr_input.hpp"
 #include "engine.hpp"
+#include "fastcall.h"
 
 namespace fastgd {
 
 using namespace bind;
 
 namespace {
+
+// fastgd_engine_call::step (fastcall.h): Engine<T>::step on checked arguments, exceptions as codes.
+template <typename T>
+int fastcall_step(void* engine, const void* X, int64_t n, const int64_t* labels, const void* values,
+                  const void* weights, double* loss, char* err, size_t errlen) noexcept {
+  const auto fail = [&](int code, const char* what) {
+    std::snprintf(err, errlen, "%s", what);
+    return code;
+  };
+  try {
+    Targets<T> t;
+    t.labels = labels, t.values = static_cast<const T*>(values), t.weights = static_cast<const T*>(weights);
+    *loss = static_cast<Engine<T>*>(engine)->step(static_cast<const T*>(X), n, t);
+    return FASTGD_OK;
+  } catch (const std::logic_error& e) {
+    return fail(FASTGD_PRECONDITION, e.what());
+  } catch (const std::bad_alloc& e) {
+    return fail(FASTGD_NO_MEMORY, e.what());
+  } catch (const std::exception& e) {
+    return fail(FASTGD_ERROR, e.what());
+  } catch (...) {
+    return fail(FASTGD_ERROR, "unknown C++ exception");
+  }
+}
 
 // The Python-facing engine: one Engine<float> or Engine<double>, and the NumPy arrays whose
 // memory it updates (kept alive here so the pointers stay valid).
@@ -375,6 +401,23 @@ class PyEngine {
     });
   }
 
+  // The step as a C function table in a capsule (fastcall.h), for fastgd._fastcall; it points
+  // into this object, which the caller keeps alive.
+  py::capsule fastcall() {
+    require_bound("Engine._fastcall");
+    call_.abi = FASTGD_FASTCALL_ABI;
+    call_.dtype = dt_ == DType::f32 ? FASTGD_FLOAT32 : FASTGD_FLOAT64;
+    call_.loss = loss_ == "cross_entropy"     ? FASTGD_LOSS_CROSS_ENTROPY
+                 : loss_ == "bce_with_logits" ? FASTGD_LOSS_BCE_WITH_LOGITS
+                                              : FASTGD_LOSS_REGRESSION;
+    call_.in_features = in_features(), call_.out_features = out_features();
+    visit([&](auto& e, auto tag) {
+      call_.engine = &e;
+      call_.step = &fastcall_step<decltype(tag)>;
+    });
+    return py::capsule(&call_, FASTGD_FASTCALL_CAPSULE);
+  }
+
   int64_t allocations() { return visit([&](auto& e, auto) { return e.workspace_allocations(); }); }
   double grad_norm() { return visit([&](auto& e, auto) { return e.last_grad_norm(); }); }
   int64_t out_features() { return visit([&](auto& e, auto) { return e.out_features(); }); }
@@ -641,6 +684,7 @@ class PyEngine {
   std::vector<std::vector<py::object>> group_keep_;  // each group's state arrays and counter
   std::map<std::string, py::array> buffers_;          // "op/name" -> bound buffer
   bool bound_ = false;
+  fastgd_engine_call call_{};
 };
 
 }  // namespace
@@ -701,6 +745,8 @@ bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or 
            "forward() on a CSR batch (see step_csr).")
       .def("forward", &PyEngine::forward, "X"_a, "training"_a = false,
            "The net's output for X, in eval mode unless training=True.")
+      .def("_fastcall", &PyEngine::fastcall,
+           "step() as a C function table in a capsule (src/cpp/bindings/fastcall.h) for fastgd._fastcall.")
       .def("last_output", &PyEngine::last_output, "A copy of the last forward's output (n, out_features).")
       .def_property_readonly("workspace_allocations", &PyEngine::allocations)
       .def_property_readonly("grad_norm", &PyEngine::grad_norm)
