@@ -174,10 +174,11 @@ def test_epoch_sums_match_the_numpy_twin(shuffle, dtype):
 
     want = reference.epoch(step, X, y, 32, order=order, sample_weight=w, n_correct=plain.loss.n_correct)
     got = fused._fused_step().epoch(X, y, 32, order, w, None, None, True)
-    total, weight, correct, count, done, _, first, diverged = got
+    total, weight, correct, count, done, _, first, diverged, penalty = got
     tol = 1e-4 if dtype == "float32" else 1e-10
     np.testing.assert_allclose([total, weight], want[:2], rtol=tol)
-    assert (correct, count) == want[2:] and done == 7 and not diverged and first is not None
+    assert (correct, count) == want[2:4] and done == 7 and not diverged and first is not None
+    assert penalty == want[4] == 0.0  # no L2
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         np.testing.assert_allclose(a.data, b.data, rtol=tol, atol=tol)
 
@@ -289,3 +290,64 @@ def test_needs_batches_and_a_trainer_that_overrides_step(cpp_epochs):
     X, y = _digits(70)
     Logged(net, loss="cross_entropy", optimizer=opt).fit(X, y, epochs=1, batch_size=32, progress=False)
     assert seen == [32, 32, 6] and not cpp_epochs  # its own step: the Python loop
+
+
+@pytest.mark.parametrize("rows_weight", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_l2_per_unit_batch_weight_and_the_penalty_sum_match_the_numpy_twin(rows_weight, dtype):
+    """set_l2(lam, per_weight=True): every step's L2 coefficient is lam / Σw of its batch (the
+    scikit-learn estimators' term); the epoch's penalty_sum (and loss_sum, with rows_weight by
+    batch rows) against reference.epoch over a NumPy step with reference.l2_penalty."""
+    X, y = _digits(203, dtype)
+    w = np.random.default_rng(2).random(len(X)).astype(dtype)
+    w[32:64] = 0  # skipped: no L2 term either
+    order = np.random.default_rng(3).permutation(len(X))
+    lam = 0.3
+    nets = [_net([fg.Linear(64, 16), fg.Tanh(), fg.Linear(16, 10)], dtype) for _ in range(2)]
+    fused = fg.Trainer(nets[0], loss="cross_entropy", optimizer="sgd", lr=0.1, momentum=0.9)._fused_step()
+    fused.set_l2(lam, per_weight=True)
+    plain = fg.Trainer(nets[1], loss="cross_entropy", optimizer="sgd", lr=0.1, momentum=0.9, fused=False)
+    mats = [p for p in nets[1].regularized_parameters()]
+
+    def step(Xb, yb, wb):  # the layer-by-layer step, its L2 term added by the twin
+        plain.net.zero_grad()
+        out = plain.net.forward(Xb)
+        value, dout = plain.loss(out, yb, sample_weight=wb)
+        plain.net.backward(dout, need_dx=False)
+        term, grads = reference.l2_penalty([p.data for p in mats], lam, batch_weight=float(wb.sum(dtype=np.float64)))
+        for p, g in zip(mats, grads):
+            p.grad += g
+        plain.optimizer.step()
+        return value + term, out, term
+
+    want = reference.epoch(step, X, y, 32, order=order, sample_weight=w, rows_weight=rows_weight)
+    total, weight, _, _, done, _, _, _, penalty = fused.epoch(X, y, 32, order, w, None, None, False, rows_weight)
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    assert done == 7 and penalty > 0
+    np.testing.assert_allclose([total, weight, penalty], [want[0], want[1], want[4]], rtol=tol)
+    assert weight == (len(X) if rows_weight else pytest.approx(float(w.sum(dtype=np.float64))))
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        np.testing.assert_allclose(a.data, b.data, rtol=tol, atol=tol)
+
+
+def test_l2_per_weight_step_equals_the_absolute_l2_of_that_batch():
+    """A step with per-weight L2 is bit for bit the step with lam / Σw set by hand, and last_l2
+    is the term ½·λ·Σ‖W‖² at the weights before the update."""
+    X, y = _digits(40, "float64")
+    w = np.random.default_rng(0).random(len(X))
+    nets = [_net([fg.Linear(64, 8), fg.ReLU(), fg.Linear(8, 10)], "float64") for _ in range(2)]
+    steps = [fg.Trainer(n, loss="cross_entropy", optimizer="adam", lr=1e-2)._fused_step() for n in nets]
+    mats = [p.data.copy() for p in nets[0].regularized_parameters()]
+    steps[0].set_l2(2.0, per_weight=True)
+    steps[1].set_l2(2.0 / float(w.sum()))
+    a, b = steps[0].step(X, y, w), steps[1].step(X, y, w)
+    assert a == pytest.approx(b, rel=1e-14)
+    term, _ = reference.l2_penalty(mats, 2.0, batch_weight=float(w.sum()))
+    assert steps[0].engine.last_l2() == pytest.approx(term, rel=1e-12) and term > 0
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-14, atol=1e-15)
+    # unweighted: lam / rows
+    before = [p.data.copy() for p in nets[0].regularized_parameters()]
+    steps[0].step(X, y)
+    term, _ = reference.l2_penalty(before, 2.0, batch_weight=float(len(X)))
+    assert steps[0].engine.last_l2() == pytest.approx(term, rel=1e-12)

@@ -354,3 +354,77 @@ def test_sparse_X_equals_dense_X_and_is_never_densified(monkeypatch, fmt, solver
             np.testing.assert_allclose(mine, ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(p1, p0, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(q1, q0, rtol=1e-4, atol=1e-4)
+
+
+_EPOCH_CASES = [  # stochastic fits whose epochs run in C++ (Engine.epoch): (data, params)
+    ("multiclass", dict(solver="sgd", batch_size=32, max_iter=6, alpha=0.01, learning_rate="invscaling",
+                        learning_rate_init=0.5)),
+    ("multiclass", dict(solver="adam", batch_size=32, max_iter=6, alpha=0.1, learning_rate_init=0.01)),
+    ("multiclass", dict(solver="sgd", batch_size=20, max_iter=6, alpha=0.1, early_stopping=True,
+                        n_iter_no_change=2, tol=0.5)),
+    ("binary", dict(solver="adam", batch_size=16, max_iter=6, alpha=0.1, early_stopping=True)),
+    ("multilabel", dict(solver="sgd", batch_size=25, max_iter=5, alpha=0.1, activation="logistic")),
+    ("multioutput", dict(solver="adam", batch_size=25, max_iter=5, alpha=0.3, learning_rate_init=0.01)),
+    ("poisson", dict(loss="poisson", solver="sgd", batch_size=25, max_iter=5, alpha=0.1,
+                     learning_rate_init=0.001)),
+]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("kind,params", _EPOCH_CASES)
+def test_stochastic_fit_runs_its_epochs_in_cpp_as_the_python_loop(monkeypatch, kind, params, weighted):
+    """Every epoch of a stochastic fit is one Engine.epoch call (the Python batch loop never
+    runs), and gives the weights of the Python loop bit for bit and its losses (reported in
+    scikit-learn's scale from the epoch's sums: _Objective.report_sum) to float64 rounding."""
+    from fastgd.sklearn import _SkTrainer
+    from fastgd.trainer import Trainer
+
+    X, y = _data(kind)
+    est = MLPClassifier if kind in ("multiclass", "binary", "multilabel") else MLPRegressor
+    w = np.random.RandomState(5).uniform(0.2, 2.0, len(X)) if weighted else None
+    cpp = []
+    real = Trainer._epoch_in_cpp
+
+    def spy(self, *args):
+        cpp.append(1)
+        return real(self, *args)
+
+    def no_python_loop(*args, **kwargs):
+        raise AssertionError("the Python batch loop ran")
+
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "_epoch_in_cpp", spy)
+        m.setattr(Trainer, "_epoch_in_python", no_python_loop)
+        a = est(hidden_layer_sizes=(7,), random_state=3, **params).fit(X, y, sample_weight=w)
+    assert len(cpp) == a.n_iter_ > 0
+    with monkeypatch.context() as m:
+        m.setattr(_SkTrainer, "_cpp_epoch_compatible", False)  # the Python loop over step
+        m.setattr(Trainer, "_epoch_in_cpp", no_python_loop)
+        b = est(hidden_layer_sizes=(7,), random_state=3, **params).fit(X, y, sample_weight=w)
+    assert a.n_iter_ == b.n_iter_ and a.t_ == b.t_
+    for mine, ref in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(mine, ref)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12, atol=0)
+    if params.get("early_stopping"):
+        assert a.validation_scores_ == b.validation_scores_
+
+
+def test_a_batch_of_zero_weight_keeps_the_python_loop(monkeypatch):
+    """The report of a batch whose weights sum to 0 is not a function of the epoch's sums: that
+    epoch runs in Python (as before), the others in C++."""
+    from fastgd.trainer import Trainer
+
+    X, y = _data("multiclass")
+    w = np.ones(len(X))
+    w[:40] = 0  # without shuffling the first batch weighs nothing
+    ran = []
+    real = Trainer._epoch_in_python
+
+    def spy(self, *args):
+        ran.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(Trainer, "_epoch_in_python", spy)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", alpha=0.0, batch_size=40, shuffle=False,
+                        max_iter=3, random_state=0).fit(X, y, sample_weight=w)
+    assert len(ran) == clf.n_iter_ == 3 and np.isfinite(clf.loss_curve_).all()

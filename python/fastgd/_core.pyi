@@ -56,9 +56,9 @@ class Engine:
         """
         A copy of the last forward's output (n, out_features).
         """
-    def epoch(self, X: typing.Any, y: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, order: typing.Any = None, sample_weight: typing.Any = None, divergence_factor: typing.SupportsFloat | typing.SupportsIndex = 0.0, first_loss: typing.SupportsFloat | typing.SupportsIndex = float("nan"), accuracy: bool = False) -> tuple[float, float, int, int, int, float, float, bool]:
+    def epoch(self, X: typing.Any, y: typing.Any, batch_size: typing.SupportsInt | typing.SupportsIndex, order: typing.Any = None, sample_weight: typing.Any = None, divergence_factor: typing.SupportsFloat | typing.SupportsIndex = 0.0, first_loss: typing.SupportsFloat | typing.SupportsIndex = float("nan"), accuracy: bool = False, rows_weight: bool = False) -> tuple[float, float, int, int, int, float, float, bool, float]:
         """
-        One epoch of step()s over X in batches of batch_size taken in `order` (None: in order), a batch whose weights sum to 0 skipped; returns (loss_sum, weight_sum, correct, count, batches, last_loss, first_loss, diverged). Stops after a batch whose loss is not finite or exceeds divergence_factor * max(first_loss, 1) (0: never); Ctrl-C interrupts it between batches.
+        One epoch of step()s over X in batches of batch_size taken in `order` (None: in order), a batch whose weights sum to 0 skipped; returns (loss_sum, weight_sum, correct, count, batches, last_loss, first_loss, diverged, penalty_sum): sums over batches of loss, of the L2 term in it (penalty_sum) and of the batch weight, its rows (rows_weight) or Σ w. Stops after a batch whose loss is not finite or exceeds divergence_factor * max(first_loss, 1) (0: never); Ctrl-C interrupts it between batches.
         """
     def loss_and_grad(self, X: typing.Any, y: typing.Any, sample_weight: typing.Any = None) -> float:
         """
@@ -70,9 +70,13 @@ class Engine:
         """
     def set_clip_norm(self, max_norm: typing.SupportsFloat | typing.SupportsIndex) -> None:
         ...
-    def set_l2(self, lam: typing.SupportsFloat | typing.SupportsIndex) -> None:
+    def set_l2(self, lam: typing.SupportsFloat | typing.SupportsIndex, per_weight: bool = False) -> None:
         """
-        L2 penalty: loss += lam/2 * sum of squared Linear weights (not biases), grad_W += lam * W.
+        L2 penalty: loss += lam/2 * sum of squared Linear weights (not biases), grad_W += lam * W; with per_weight, lam is divided by each batch's weight sum (its rows when unweighted) at every step.
+        """
+    def last_l2(self) -> float:
+        """
+        The L2 term lam/2 * sum W^2 of the last loss (before its update).
         """
     def set_lr(self, lr: typing.SupportsFloat | typing.SupportsIndex, group: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         """

@@ -413,20 +413,23 @@ class FusedStep:
 
     def epoch(self, X: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None,
               sample_weight: np.ndarray | None, divergence_factor: float | None,
-              first_loss: float | None, accuracy: bool
-              ) -> tuple[float, float, int, int, int, float, float | None, bool]:
+              first_loss: float | None, accuracy: bool, rows_weight: bool = False
+              ) -> tuple[float, float, int, int, int, float, float | None, bool, float]:
         """A whole epoch of fused steps in one C++ call (``Engine.epoch``): batches of
         ``batch_size`` rows of ``X`` in ``order`` (None: in order). Returns ``(Σ loss·weight,
         Σ weight, correct, predictions, batches done, last batch loss, the run's first loss
-        (None: none yet), diverged)``; stops after a batch that fails the divergence check
-        (``divergence_factor`` None: none) against ``first_loss``."""
+        (None: none yet), diverged, Σ l2·weight)`` (a batch's weight: its rows with
+        ``rows_weight``, else its rows or Σ w; l2 the L2 term of its loss); stops after a batch
+        that fails the divergence check (``divergence_factor`` None: none) against
+        ``first_loss``."""
         self._sync_hyper()
         out = self.engine.epoch(X, y, batch_size, order, sample_weight,
                                 0.0 if divergence_factor is None else float(divergence_factor),
-                                math.nan if first_loss is None else float(first_loss), accuracy)
-        total, weight, correct, count, done, last, first, diverged = out
+                                math.nan if first_loss is None else float(first_loss), accuracy,
+                                rows_weight)
+        total, weight, correct, count, done, last, first, diverged, penalty = out
         return (total, weight, correct, count, done, last,
-                None if math.isnan(first) else first, diverged)
+                None if math.isnan(first) else first, diverged, penalty)
 
     def _sync_hyper(self) -> None:
         """Hand the groups' edited options to the engine: a new ``lr`` alone is set in place;
@@ -479,10 +482,11 @@ class FusedStep:
             return self.engine.forward_csr(X.indptr, X.indices, X.data, training=False)
         return self.engine.forward(X, training=False)
 
-    def set_l2(self, lam: float) -> None:
+    def set_l2(self, lam: float, per_weight: bool = False) -> None:
         """Add ``½·lam·Σ‖W‖²`` over the Linear weights (not biases) to the loss, ``lam·W`` to
-        their gradients, inside the fused step."""
-        self.engine.set_l2(float(lam))
+        their gradients, inside the fused step; with ``per_weight``, ``lam`` is divided by each
+        batch's ``Σ wᵢ`` (its rows when unweighted) at every step (scikit-learn's L2 term)."""
+        self.engine.set_l2(float(lam), bool(per_weight))
 
     def set_seed(self, seed: int, step: int = 0) -> None:
         """The random stream of the ops (e.g. Dropout masks): ``seed``, and the step counter

@@ -64,6 +64,7 @@ __all__ = [
     "nadam_step",
     "radam_step",
     "epoch",
+    "l2_penalty",
 ]
 
 
@@ -735,33 +736,55 @@ def radam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, beta1=0.9, be
 # ---------------------------------------------------------------------------------- epoch
 
 
-def epoch(step, X, y, batch_size, *, order=None, sample_weight=None, n_correct=None):
+def l2_penalty(weights, lam, *, batch_weight=None):
+    """The fused step's L2 term over the weight matrices ``weights`` (not biases), the twin of
+    ``Engine.set_l2(lam, per_weight)``: with λ = ``lam`` (or ``lam / batch_weight`` per unit
+    batch weight, 0 when ``batch_weight`` <= 0, as scikit-learn's ½·alpha·Σ‖W‖² / n_batch)
+
+        term = ½·λ·Σ_W ‖W‖²,   ∂term/∂W = λ·W
+
+    Returns ``(term, [λ·W for W in weights])``.
+    """
+    if batch_weight is not None:
+        lam = lam / batch_weight if batch_weight > 0 else 0.0
+    term = 0.5 * lam * sum(float(np.sum(np.asarray(W, np.float64) ** 2)) for W in weights)
+    return term, [W.dtype.type(lam) * W for W in weights]
+
+
+def epoch(step, X, y, batch_size, *, order=None, sample_weight=None, n_correct=None, rows_weight=False):
     """One epoch of training steps, the twin of ``Engine.epoch`` (``fit``'s inner loop).
 
     Batch b holds rows ``order[b·B : (b+1)·B]`` of ``X``, ``y`` and ``sample_weight`` (B =
     ``batch_size``, the last batch smaller; ``order`` None: in order) and is trained by
-    ``step(Xb, yb, wb) -> (loss, output)`` — unless its weights sum to 0 (not trained, loss 0).
-    With W_b the batch's rows (or Σ wᵢ) the epoch's loss is ``loss_sum / weight_sum``:
+    ``step(Xb, yb, wb) -> (loss, output)`` or ``(loss, output, l2)`` (``l2``: the L2 term
+    inside ``loss``) — unless its weights sum to 0 (not trained, loss 0). With W_b the batch's
+    rows (or Σ wᵢ; always its rows with ``rows_weight``) the epoch's loss is
+    ``loss_sum / weight_sum``:
 
-        loss_sum = Σ_b loss_b·W_b,   weight_sum = Σ_b W_b
+        loss_sum = Σ_b loss_b·W_b,   weight_sum = Σ_b W_b,   penalty_sum = Σ_b l2_b·W_b
 
     ``n_correct(output, yb) -> (correct, predictions)`` (optional) counts each trained batch's
-    predictions, made before its update. Returns ``(loss_sum, weight_sum, correct, count)``.
+    predictions, made before its update. Returns ``(loss_sum, weight_sum, correct, count,
+    penalty_sum)``.
     """
     n = len(X)
     order = np.arange(n) if order is None else np.asarray(order)
-    loss_sum = weight_sum = 0.0
+    loss_sum = weight_sum = penalty_sum = 0.0
     correct = count = 0
     for lo in range(0, n, batch_size):
         idx = order[lo:lo + batch_size]
         wb = None if sample_weight is None else sample_weight[idx]
         W = float(len(idx)) if wb is None else float(np.sum(wb, dtype=np.float64))
+        l2 = 0.0
         if W > 0:
-            loss, out = step(X[idx], y[idx], wb)
+            loss, out, *rest = step(X[idx], y[idx], wb)
+            l2 = rest[0] if rest else 0.0
             if n_correct is not None:
                 c, k = n_correct(out, y[idx])
                 correct, count = correct + c, count + k
         else:
             loss = 0.0
-        loss_sum, weight_sum = loss_sum + loss * W, weight_sum + W
-    return loss_sum, weight_sum, correct, count
+        if rows_weight:
+            W = float(len(idx))
+        loss_sum, weight_sum, penalty_sum = loss_sum + loss * W, weight_sum + W, penalty_sum + l2 * W
+    return loss_sum, weight_sum, correct, count, penalty_sum

@@ -92,6 +92,15 @@ class _Objective:
         # outputs but steps along the gradient of their sum (so report != c·fastgd's value)
         self.needs_penalty = kind == "identity" and k > 1
 
+    def report_sum(self, total: float, penalty: float, constant: float) -> float:
+        """``report`` summed over an epoch's batches, each times its rows n_b, from the sums
+        ``total = Σ n_b·value_b``, ``penalty = Σ n_b·(the L2 term in value_b)`` (scikit-learn's
+        penalty over ``c``) and ``constant = Σ n_b·(the Poisson constant of batch b)``:
+        ``report`` is linear in them."""
+        if self.needs_penalty:  # Σ n_b·(½·(value_b - p_b/c) + p_b), p_b/c = the L2 term
+            return 0.5 * total + (self.c - 0.5) * penalty
+        return self.c * total + constant
+
     def report(self, value: float, y: np.ndarray, w: np.ndarray | None, penalty: float) -> float:
         """scikit-learn's loss from fastgd's ``value`` (data loss + ``penalty / c``) on a batch
         with targets ``y`` and weights ``w``; ``penalty`` = ``½·alpha·Σ‖W‖² / Σwᵢ``."""
@@ -125,6 +134,11 @@ class _SkTrainer(Trainer):
     and the epoch loss their mean weighted by batch sizes."""
 
     _count_correct = False  # no per-batch accuracy: scikit-learn reports none
+    # Its epochs run in C++ (Engine.epoch): the per-batch L2 coefficient is the engine's
+    # per-weight L2, the epoch weighs batches by their rows, and the reported loss is computed
+    # from the epoch's sums (_epoch_in_cpp); _train_batch is the same for the Python loop.
+    _cpp_epoch_compatible = True
+    _epoch_rows_weight = True
 
     def __init__(self, net: Net, objective: _Objective, alpha: float, optimizer: str, **hyper: Any) -> None:
         super().__init__(net, loss=objective.loss, optimizer=optimizer, **hyper)
@@ -132,14 +146,17 @@ class _SkTrainer(Trainer):
         self.shuffler: _Shuffler | None = None
         if not self._fused_step():
             raise RuntimeError("fastgd.sklearn: this network has no fused C++ step")
+        # scikit-learn's ½·alpha·Σ‖W‖² / Σwᵢ of every batch: l2 = alpha / c per unit batch weight
+        self.set_l2(self.alpha / objective.c, per_weight=True)
 
-    def set_l2(self, lam: float) -> None:
-        if lam != self.l2:
-            self.l2 = lam
-            self._fused.set_l2(lam)
+    def set_l2(self, lam: float, per_weight: bool = False) -> None:
+        if (lam, per_weight) != (self.l2, self._l2_per_weight):
+            self.l2, self._l2_per_weight = lam, per_weight
+            self._fused.set_l2(lam, per_weight)
 
     def batch_l2(self, weight: float) -> float:
-        """Set and return fastgd's ``l2`` for a batch of total weight ``weight``."""
+        """Set and return fastgd's ``l2`` for one batch of total weight ``weight`` (L-BFGS's
+        whole data set)."""
         lam = self.alpha / (weight * self.objective.c) if weight > 0 else 0.0
         self.set_l2(lam)
         return lam
@@ -159,11 +176,42 @@ class _SkTrainer(Trainer):
 
     def _train_batch(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
                      global_rows: int | None) -> tuple[float, float]:
+        # (the engine divides l2 by this batch's weight itself: _l2_per_weight)
         weight = float(len(X)) if w is None else float(w.sum())
-        self.batch_l2(weight)
         penalty = self.penalty(weight) if self.objective.needs_penalty else 0.0
         value = self.step(X, y, w)
         return self.objective.report(value, y, w, penalty), float(len(X))
+
+    def _epoch_constant(self, run: _FitArgs, plan: _Plan, order: np.ndarray | None) -> float | None:
+        """``Σ_b n_b·(the Poisson constant of batch b)`` of this epoch (0 for the other losses),
+        or None where the Python loop must run the epoch: a batch whose weights sum to 0 (whose
+        report divides by that sum)."""
+        w = run.w
+        starts = np.arange(0, plan.rows, plan.batch_size)
+        if w is not None:
+            wo = w if order is None else w[order]
+            if not (np.add.reduceat(wo.astype(np.float64), starts) > 0).all():
+                return None
+        if self.objective.kind != "exp":
+            return 0.0
+        y = run.y if order is None else run.y[order]
+        g = (xlogy(y, y) - y).sum(axis=1, dtype=np.float64)  # Σ_k (y·log y - y) per row
+        if w is None:  # Σ_b n_b·mean_b(g) = Σ_i g_i
+            return float(g.sum())
+        wo = wo.astype(np.float64)
+        rows = np.diff(np.append(starts, plan.rows))
+        return float((rows * np.add.reduceat(wo * g, starts) / np.add.reduceat(wo, starts)).sum())
+
+    def _epoch_in_cpp(self, run: _FitArgs, plan: _Plan, epoch: int, order: np.ndarray | None,
+                      first_loss: float | None) -> tuple[float, float, float, float, float | None]:
+        """The epoch in one C++ call, its loss in scikit-learn's scale from the epoch's sums
+        (``_Objective.report_sum``); the Python loop where those do not suffice (a batch of zero
+        weight, or a divergence check, which judges each batch's reported loss)."""
+        constant = None if run.divergence_factor is not None else self._epoch_constant(run, plan, order)
+        if constant is None:
+            return self._epoch_in_python(run, plan, epoch, order, None, [], first_loss)
+        total, weight, correct, count, first = super()._epoch_in_cpp(run, plan, epoch, order, first_loss)
+        return self.objective.report_sum(total, self._epoch_penalty, constant), weight, correct, count, first
 
 
 class _Schedule:

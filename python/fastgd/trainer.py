@@ -149,6 +149,15 @@ class Trainer:
 
     # Extra slots after the gradients in the fused path's flat grad buffer (DistributedTrainer).
     _grad_slots = 0
+    # The fused step's L2 coefficient is l2 / (the batch's Σ wᵢ, or its rows) (the scikit-learn
+    # estimators' per-batch term; FusedStep.set_l2(per_weight=True)).
+    _l2_per_weight = False
+    # A subclass that overrides a piece of the batch loop (step, _train_batch, _batch_bounds) but
+    # whose epochs Engine.epoch still runs exactly (what its pieces add is expressed through the
+    # engine's options and its _epoch_in_cpp) sets this in its own class body (see _cpp_epochs).
+    _cpp_epoch_compatible = False
+    # Engine.epoch weighs each batch by its rows in the epoch's sums, even with sample weights.
+    _epoch_rows_weight = False
 
     def __init__(self, net: Net, loss: str | Loss = "mse", optimizer: Any = "sgd",
                  clip_norm: float | None = None, fused: bool = True, *, l2: float = 0.0,
@@ -180,6 +189,7 @@ class Trainer:
         self.stop_training: bool = False
         self._last_output: np.ndarray | None = None
         self._skipped: bool = False  # the last step's batch weighed nothing (no output)
+        self._epoch_penalty: float = 0.0  # the last C++ epoch's Σ_b (L2 term of loss_b)·W_b
         self.fit_params: dict[str, Any] = {}
         # The fused C++ step (None: not built yet; False: this combination has none).
         self._fused: Any = None
@@ -205,7 +215,7 @@ class Trainer:
                 self._fused = False
             else:
                 if self.l2:
-                    self._fused.set_l2(self.l2)
+                    self._fused.set_l2(self.l2, self._l2_per_weight)
                 if not self._closure:  # (LBFGS keeps its state itself, not in the engine)
                     self.optimizer._state_hooks.append(self._on_optimizer_state)
         return self._fused
@@ -384,11 +394,17 @@ class Trainer:
 
     def _cpp_epochs(self) -> bool:
         """Whether ``Engine.epoch`` can run an epoch: the step is fused (and not LBFGS's
-        closure), and ``step`` and the pieces of the batch loop are this class's own."""
-        kind = type(self)
+        closure), and ``step`` and the pieces of the batch loop are ``Trainer``'s own or those
+        of a class that declares ``_cpp_epoch_compatible`` in its own body (a subclass of it
+        that overrides them again does not inherit the declaration)."""
+        mro = type(self).__mro__
+
+        def compatible(name: str) -> bool:
+            owner = next(k for k in mro if name in vars(k))
+            return owner is Trainer or bool(vars(owner).get("_cpp_epoch_compatible", False))
+
         return (self.fused and not self._closure
-                and all(getattr(kind, name) is getattr(Trainer, name)
-                        for name in ("step", "_train_batch", "_batch_bounds"))
+                and all(compatible(name) for name in ("step", "_train_batch", "_batch_bounds"))
                 and bool(self._fused_step()))
 
     def _epoch_in_cpp(self, run: _FitArgs, plan: _Plan, epoch: int, order: np.ndarray | None,
@@ -400,9 +416,10 @@ class Trainer:
         X, y, w = run.X, run.y, run.w
         self._where = f"epoch {epoch + 1}/{run.epochs}"
         self._last_output = None
-        total, weight, correct, count, done, value, first, diverged = fused.epoch(
+        total, weight, correct, count, done, value, first, diverged, penalty = fused.epoch(
             X, y, plan.batch_size, order, w, run.divergence_factor, first_loss,
-            loss.is_classification and self._count_correct)
+            loss.is_classification and self._count_correct, self._epoch_rows_weight)
+        self._epoch_penalty = penalty  # Σ of the batches' L2 terms times their weights
         lo = (done - 1) * plan.batch_size
         last = slice(lo, lo + plan.batch_size) if order is None else order[lo:lo + plan.batch_size]
         fused.last_X = X[last]  # (the one-pass MSE step recomputes last_output from it)

@@ -150,10 +150,20 @@ double Engine<T>::run_backward(const T* X, int64_t n, const Targets<T>& y) {
 }
 
 template <typename T>
-double Engine<T>::add_l2() {
-  if (l2_ == 0) return 0;
+double Engine<T>::add_l2(const Targets<T>& y, int64_t n) {
+  last_l2_ = 0;
+  double coef = l2_;
+  if (l2_per_weight_ && coef != 0) {  // λ / Σw of this batch (its rows when unweighted)
+    double wsum = double(n);
+    if (y.weights) {
+      wsum = 0;
+      for (int64_t i = 0; i < n; ++i) wsum += double(y.weights[i]);
+    }
+    coef = wsum > 0 ? coef / wsum : 0;
+  }
+  if (coef == 0) return 0;
   double ss = 0;
-  const T lam = T(l2_);
+  const T lam = T(coef);
   for (const ParamRange& r : decay_) {
     // One pass over W and its gradient, split over the threads (a 20000×64 first layer is 1.3M
     // weights); per-task sums added in task order, so the loss does not depend on scheduling.
@@ -173,7 +183,8 @@ double Engine<T>::add_l2() {
     });
     for (int t = 0; t < tasks; ++t) ss += part[t];
   }
-  return 0.5 * l2_ * ss;
+  last_l2_ = 0.5 * coef * ss;
+  return last_l2_;
 }
 
 template <typename T>
@@ -210,7 +221,7 @@ double Engine<T>::loss_and_grad(const T* X, int64_t n, const Targets<T>& y) {
     loss = run_backward(X, n, y);
   }
   ++rng_step_;
-  return loss + add_l2();
+  return loss + add_l2(y, n);
 }
 
 template <typename T>

@@ -19,6 +19,9 @@ struct EpochArgs {
   // Count correct predictions: none, argmax of the output against the label (or the argmax of
   // probability targets), or each output's (logit > 0) == (target > 0.5) (binary logits).
   enum class Accuracy { none, argmax, threshold } accuracy = Accuracy::none;
+  // The batch's weight in the epoch's sums: its rows even with sample weights (scikit-learn's
+  // epoch loss, a mean over batches weighted by their sizes), else its rows or Σ w.
+  bool rows_weight = false;
   double divergence_factor = 0;    // stop after a batch whose loss is not finite or exceeds
                                    //   factor·max(first loss, 1); 0: never stop
   // Called every few batches (about every 10 ms), never from inside a step; returning true
@@ -30,6 +33,7 @@ struct EpochArgs {
 // What one epoch did: the sums fit's logs are made of, and where it stopped.
 struct EpochResult {
   double loss_sum = 0, weight_sum = 0;  // Σ_b loss_b·W_b and Σ_b W_b (W_b: rows or Σ weights)
+  double penalty_sum = 0;               // Σ_b l2_b·W_b, l2_b the L2 term in loss_b (last_l2())
   int64_t correct = 0, count = 0;       // correct predictions and predictions (accuracy)
   int64_t batches = 0;                  // batches done (all of them unless stopped)
   double last_loss = 0;                 // the loss of the last batch done
@@ -59,7 +63,11 @@ class Engine {
   size_t num_groups() const { return groups_.size(); }
   void set_clip_norm(double c) { clip_norm_ = c; }
   // L2 penalty ½·λ·Σ‖W‖² over the ops' decayed ranges (Linear weights), added to loss and grads.
-  void set_l2(double lam) { l2_ = lam; }
+  // per_weight: λ = lam / (the batch's Σ wᵢ, or its rows), set anew at every step (scikit-learn's
+  // ½·alpha·Σ‖W‖² / n_batch); a batch weighing nothing gets none.
+  void set_l2(double lam, bool per_weight = false) { l2_ = lam, l2_per_weight_ = per_weight; }
+  // The L2 term ½·λ·Σ‖W‖² of the last loss (at the weights before its update; 0 without L2).
+  double last_l2() const { return last_l2_; }
   // The random stream the ops read (OpCtx::seed/step); the step counter restarts at `step`.
   void set_seed(uint64_t seed, int64_t step = 0) { seed_ = seed, rng_step_ = step; }
   int64_t rng_step() const { return rng_step_; }
@@ -108,7 +116,7 @@ class Engine {
   const T* run_forward_csr(const CsrRef<T>& X, bool training);
   double run_backward_csr(const CsrRef<T>& X, const Targets<T>& y);
   void require_csr() const;
-  double add_l2();
+  double add_l2(const Targets<T>& y, int64_t n);
   void reserve(int64_t n);
   void require_ready() const;
 
@@ -123,7 +131,8 @@ class Engine {
   T* grads_ = nullptr;
   int64_t size_ = 0;
   std::vector<Group> groups_;
-  double clip_norm_ = 0, grad_norm_ = 0, l2_ = 0;
+  double clip_norm_ = 0, grad_norm_ = 0, l2_ = 0, last_l2_ = 0;
+  bool l2_per_weight_ = false;
   uint64_t seed_ = 0;
   int64_t rng_step_ = 0;
   // Workspace: each op's output and per-step state (capacity rows), two gradient ping-pong buffers.

@@ -103,8 +103,10 @@ EpochResult Engine<T>::epoch(const T* X, int64_t rows, const Targets<T>& y, int6
       train = wsum > 0;
     }
     const double value = train ? step(x, n, t) : 0.0;
-    r.loss_sum += value * wsum;
-    r.weight_sum += wsum;
+    const double bw = args.rows_weight ? double(n) : wsum;
+    r.loss_sum += value * bw;
+    r.weight_sum += bw;
+    if (train) r.penalty_sum += last_l2_ * bw;
     r.last_loss = value;
     ++r.batches;
     if (args.accuracy != EpochArgs::Accuracy::none && train) {

@@ -61,7 +61,7 @@ double Engine<T>::loss_and_grad_csr(const CsrRef<T>& X, const Targets<T>& y) {
   run_forward_csr(X, true);
   const double loss = run_backward_csr(X, y);
   ++rng_step_;
-  return loss + add_l2();
+  return loss + add_l2(y, X.rows);
 }
 
 template <typename T>

@@ -255,10 +255,16 @@ class PyEngine {
     });
   }
 
-  void set_l2(double lam) {
+  void set_l2(double lam, bool per_weight) {
     if (!(lam >= 0 && std::isfinite(lam)))
       throw py::value_error("Engine.set_l2: lam must be finite and >= 0, got " + std::to_string(lam));
-    visit([&](auto& e, auto) { e.set_l2(lam); });
+    visit([&](auto& e, auto) { e.set_l2(lam, per_weight); });
+  }
+
+  double last_l2() {
+    double v = 0;
+    visit([&](auto& e, auto) { v = e.last_l2(); });
+    return v;
   }
 
   void set_seed(uint64_t seed, int64_t step) {
@@ -305,10 +311,10 @@ class PyEngine {
   // fit's inner loop: one epoch of step()s over X in batches (see Engine::epoch). order: None
   // (in order) or int64 (n,) row indices in [0, n); divergence_factor 0: no check; first_loss
   // NaN: none yet. Returns (loss_sum, weight_sum, correct, count, batches, last_loss,
-  // first_loss, diverged). Ctrl-C (any pending signal whose handler raises) stops it between
+  // first_loss, diverged, penalty_sum). Ctrl-C (any pending signal whose handler raises) stops it between
   // two batches and raises here.
   py::tuple epoch(py::handle X_, py::handle y_, int64_t batch_size, py::handle order_, py::handle w_,
-                  double divergence_factor, double first_loss, bool accuracy) {
+                  double divergence_factor, double first_loss, bool accuracy, bool rows_weight) {
     const char* fn = "Engine.epoch";
     require_bound(fn);
     py::array X = input(X_, fn);
@@ -340,6 +346,7 @@ class PyEngine {
     args.batch_size = batch_size;
     args.order = order_.is_none() ? nullptr : order.data();
     args.divergence_factor = divergence_factor;
+    args.rows_weight = rows_weight;
     if (accuracy) {
       if (loss_ == "cross_entropy") args.accuracy = EpochArgs::Accuracy::argmax;
       else if (loss_ == "bce_with_logits") args.accuracy = EpochArgs::Accuracy::threshold;
@@ -362,7 +369,7 @@ class PyEngine {
     });
     if (r.interrupted) throw py::error_already_set();
     return py::make_tuple(r.loss_sum, r.weight_sum, r.correct, r.count, r.batches, r.last_loss, first_loss,
-                          r.diverged);
+                          r.diverged, r.penalty_sum);
   }
 
   void update() {
@@ -719,8 +726,10 @@ bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or 
       .def("clear_groups", &PyEngine::clear_groups, "Remove every optimizer group (update() then only clips).")
       .def("set_lr", &PyEngine::set_lr, "lr"_a, "group"_a = -1, "The learning rate of one group (-1: all).")
       .def("set_clip_norm", &PyEngine::set_clip_norm, "max_norm"_a)
-      .def("set_l2", &PyEngine::set_l2, "lam"_a,
-           "L2 penalty: loss += lam/2 * sum of squared Linear weights (not biases), grad_W += lam * W.")
+      .def("set_l2", &PyEngine::set_l2, "lam"_a, "per_weight"_a = false,
+           "L2 penalty: loss += lam/2 * sum of squared Linear weights (not biases), grad_W += lam * W; with "
+           "per_weight, lam is divided by each batch's weight sum (its rows when unweighted) at every step.")
+      .def("last_l2", &PyEngine::last_l2, "The L2 term lam/2 * sum W^2 of the last loss (before its update).")
       .def("set_seed", &PyEngine::set_seed, "seed"_a, "step"_a = 0,
            "The ops' random stream: seed, and the step counter (advanced once per training step).")
       .def("step", &PyEngine::step, "X"_a, "y"_a, "sample_weight"_a = py::none(),
@@ -730,9 +739,11 @@ bias). loss: a unit of the loss registry (src/cpp/engine_losses.cpp), a name or 
       .def("epoch", &PyEngine::epoch, "X"_a, "y"_a, "batch_size"_a, "order"_a = py::none(),
            "sample_weight"_a = py::none(), "divergence_factor"_a = 0.0,
            "first_loss"_a = std::numeric_limits<double>::quiet_NaN(), "accuracy"_a = false,
+           "rows_weight"_a = false,
            "One epoch of step()s over X in batches of batch_size taken in `order` (None: in order), a batch "
            "whose weights sum to 0 skipped; returns (loss_sum, weight_sum, correct, count, batches, last_loss, "
-           "first_loss, diverged). Stops after a batch whose loss is not finite or exceeds "
+           "first_loss, diverged, penalty_sum): sums over batches of loss, of the L2 term in it (penalty_sum) "
+           "and of the batch weight, its rows (rows_weight) or Σ w. Stops after a batch whose loss is not finite or exceeds "
            "divergence_factor * max(first_loss, 1) (0: never); Ctrl-C interrupts it between batches.")
       .def("update", &PyEngine::update,
            "Clip (when set) and apply the optimizer update to the gradients in the buffer, as the end of step().")
