@@ -242,7 +242,8 @@ _INTERRUPTED = textwrap.dedent("""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((400_000, 8)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
-    net = fg.Net([fg.Linear(8, 64), fg.ReLU(), fg.Linear(64, 2)], dtype="float32", seed=0)
+    # (wide enough that the epoch's 400 000 one-row steps take seconds, even on a fast idle machine)
+    net = fg.Net([fg.Linear(8, 1024), fg.ReLU(), fg.Linear(1024, 2)], dtype="float32", seed=0)
     trainer = fg.Trainer(net, loss="cross_entropy", optimizer="adam", lr=1e-3)
     try:
         trainer.fit(X, y, epochs=1, batch_size=1, progress=False)
