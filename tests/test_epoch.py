@@ -235,8 +235,11 @@ def test_engine_epoch_checks_its_arguments():
 
 
 _INTERRUPTED = textwrap.dedent("""
-    import sys, numpy as np, fastgd as fg
+    import signal, sys, numpy as np, fastgd as fg
     from fastgd.trainer import Trainer
+    # Python leaves SIGINT ignored when it starts with it ignored (a job started with & by a
+    # non-interactive shell): install the usual KeyboardInterrupt handler, as a terminal has it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     real = Trainer._epoch_in_cpp
     Trainer._epoch_in_cpp = lambda self, *a: (print("in C++", flush=True), real(self, *a))[1]
     rng = np.random.default_rng(0)
