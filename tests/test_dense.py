@@ -48,6 +48,37 @@ def test_small_gemm_path_matches_reference(rng, dtype, n, i, o, order):
     close(Z - dtype(1e3), X.astype(np.float64) @ W, dtype, scale=1e3)
 
 
+# Products with one output column or one inner index run as direct loops (dense.cpp narrow_t): the
+# forward for any batch (in threads from 2^18 multiply-adds), dX = dZ·Wᵀ of one output (outer
+# product) up to 2^18 elements, dW = Xᵀ·dZ up to 65536 multiply-adds; shapes on both sides.
+NARROW = [(10, 32, 1), (1, 1, 1), (7, 3, 1), (3, 17, 1), (64, 1024, 1), (300, 1000, 1),
+          (5000, 13, 1), (9, 1, 5), (700, 1, 400)]
+
+
+@pytest.mark.parametrize("n,i,o", NARROW)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_narrow_products_match_reference(rng, dtype, n, i, o, order):
+    X = np.asarray(rng.standard_normal((n, i)).astype(dtype), order=order)
+    W = np.asarray(rng.standard_normal((i, o)).astype(dtype), order=order)
+    b = rng.standard_normal(o).astype(dtype)
+    dZ = np.asarray(rng.standard_normal((n, o)).astype(dtype), order=order)
+    close(ops.linear_forward(X, W, b), ref.linear_forward(X, W, b), scale=i)
+    for got, want in zip(ops.linear_backward(X, W, dZ), ref.linear_backward(X, W, dZ)):
+        close(got, want, scale=max(n, i, o))
+
+
+@pytest.mark.parametrize("i", [1, 5, 32, 100, 1000])
+def test_one_output_forward_does_not_depend_on_the_batch(rng, dtype, i):
+    """A row's output is the same bits alone, in a small batch and in a large (threaded) one."""
+    X = rng.standard_normal((600, i)).astype(dtype)
+    W = rng.standard_normal((i, 1)).astype(dtype)
+    b = rng.standard_normal(1).astype(dtype)
+    whole = ops.linear_forward(X, W, b)
+    parts = np.concatenate([ops.linear_forward(X[k:k + 7], W, b) for k in range(0, len(X), 7)])
+    np.testing.assert_array_equal(parts, whole)
+    np.testing.assert_array_equal(ops.linear_forward(X[123:124], W, b), whole[123:124])
+
+
 def test_linear_backward_central_differences(rng):
     X, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
     dZ = rng.standard_normal((4, 2))

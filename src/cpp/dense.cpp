@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "blas.hpp"
+#include "parallel.hpp"
 #include "simd.hpp"
 #include "smallgemm.hpp"
 
@@ -59,6 +60,69 @@ FASTGD_CLONES void small_gemm(bool ta, int M, int N, int K, const double* A, int
   else smallgemm::gemm_t<double, false>(M, N, K, 1., A, lda, B, N, beta, C, N);
 }
 
+// Products with one output column or one inner index, which OpenBLAS runs through its general
+// path (packing, thread checks) for a few hundred multiply-adds: digits_tiny's 32 -> 1 layer spent
+// a fifth of its step there. Returns false for any other product (BLAS takes it).
+//  - N = 1, A not transposed (a layer's forward Z = X·w): dot_rows for every M, so each row's
+//    output is the same whatever the batch; rows split over threads when large (each row is summed
+//    by one thread: the split changes nothing).
+//  - K = 1, beta = 0 (dX = dZ·Wᵀ of a one-output layer): the outer product.
+//  - N = 1, A transposed, beta = 0, at most 64k multiply-adds (dW = Xᵀ·dZ of a one-output layer):
+//    weighted_rows; larger ones stay with BLAS (its float32 sums over many rows).
+FASTGD_CLONES void dot_rows(int M, int K, const float* A, int lda, const float* w, float beta, float* z) {
+  smallgemm::dot_rows<float>(M, K, 1.f, A, lda, w, beta, z);
+}
+FASTGD_CLONES void dot_rows(int M, int K, const double* A, int lda, const double* w, double beta, double* z) {
+  smallgemm::dot_rows<double>(M, K, 1., A, lda, w, beta, z);
+}
+FASTGD_CLONES void outer(int M, int N, const float* a, int lda, const float* b, float* C) {
+  smallgemm::outer<float>(M, N, 1.f, a, lda, b, C);
+}
+FASTGD_CLONES void outer(int M, int N, const double* a, int lda, const double* b, double* C) {
+  smallgemm::outer<double>(M, N, 1., a, lda, b, C);
+}
+FASTGD_CLONES void weighted_rows(int M, int K, const float* A, int lda, const float* d, float* c) {
+  smallgemm::weighted_rows<float>(M, K, 1.f, A, lda, d, c);
+}
+FASTGD_CLONES void weighted_rows(int M, int K, const double* A, int lda, const double* d, double* c) {
+  smallgemm::weighted_rows<double>(M, K, 1., A, lda, d, c);
+}
+
+// Products with one output column or one inner index, which OpenBLAS runs through its general
+// path (packing, thread checks) for a few hundred multiply-adds: digits_tiny's 32 -> 1 layer spent
+// a fifth of its step there. Returns false for any other product (BLAS takes it).
+//  - N = 1, A not transposed (a layer's forward Z = X·w): dot_rows for every M, so each row's
+//    output is the same whatever the batch; rows split over threads when large (each row is summed
+//    by one thread, in the same clone: the split changes nothing).
+//  - K = 1, beta = 0 (dX = dZ·Wᵀ of a one-output layer): the outer product.
+//  - N = 1, A transposed, beta = 0, at most 64k multiply-adds (dW = Xᵀ·dZ of a one-output layer):
+//    weighted_rows; larger ones stay with BLAS (its float32 sums over many rows).
+template <typename T>
+bool narrow_gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B, int ldb,
+                 T beta, T* C) {
+  const bool b_contiguous = tb || ldb == 1;  // B's K (or N) values one after another
+  if (N == 1 && !ta && b_contiguous) {
+    if (int64_t(M) * K < (int64_t(1) << 18)) {
+      dot_rows(M, K, A, lda, B, beta, C);
+    } else {
+      const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 17) / std::max(K, 1));
+      parallel_chunks(M, grain, [&](int64_t a, int64_t b) {
+        dot_rows(int(b - a), K, A + a * lda, lda, B, beta, C + a);
+      });
+    }
+    return true;
+  }
+  if (K == 1 && beta == T(0) && (!tb || ldb == 1) && int64_t(M) * N <= (int64_t(1) << 18)) {
+    outer(M, N, A, ta ? 1 : lda, B, C);
+    return true;
+  }
+  if (N == 1 && ta && b_contiguous && beta == T(0) && int64_t(M) * K <= 65536) {
+    weighted_rows(M, K, A, lda, B, C);
+    return true;
+  }
+  return false;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 // The same loop on 512-bit vectors, for CPUs with AVX-512 (chosen at run time: half the FMAs of
 // the AVX2 clone at 10×64×32).
@@ -96,6 +160,7 @@ void gemm(bool ta, bool tb, int M, int N, int K, const T* A, int lda, const T* B
 #endif
     if (smallgemm::pays<T>(M, N, K)) return small_gemm(ta, M, N, K, A, lda, B, beta, C);
   }
+  if ((N == 1 || K == 1) && narrow_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C)) return;
   blas::gemm(ta, tb, M, N, K, T(1), A, lda, B, ldb, beta, C, N);
 }
 
