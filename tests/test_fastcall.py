@@ -243,3 +243,39 @@ def test_fit_trains_the_same_on_both_bindings(monkeypatch):
     assert hists[0].history["loss"] == hists[1].history["loss"]
     for a, b in zip(*(net.parameters() for net in nets)):
         np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_unchanged_sees_any_new_object_in_a_group():
+    """``unchanged`` is the per-step test of the optimizer's groups: True only while every value
+    is the very object recorded; an edit (even to an equal value) or a new key is a change."""
+    class G:
+        def __init__(self, group):
+            self.group, self.seen = group, tuple(group.values())
+
+    params = []
+    g = G({"params": params, "lr": 0.1, "momentum": 0.9})
+    assert _fastcall.unchanged([g])
+    g.group["lr"] = float("0.1")  # equal, another object
+    assert not _fastcall.unchanged([g])
+    g.seen = tuple(g.group.values())
+    assert _fastcall.unchanged([g])
+    g.group["nesterov"] = False
+    assert not _fastcall.unchanged([g])
+    assert _fastcall.unchanged([])
+
+
+@pytest.mark.parametrize("edit", ["lr", "momentum"])
+def test_an_edited_option_reaches_the_fused_step(rng, edit):
+    """Trainer.step's short path still hands an edited option to the engine before the step."""
+    X = rng.standard_normal((16, 5))
+    y = rng.standard_normal((16, 1))
+    results = []
+    for fused_step in (True, False):
+        net = fg.Net([fg.Linear(5, 3), fg.ReLU(), fg.Linear(3, 1)], dtype="float64", seed=1)
+        trainer = fg.Trainer(net, loss="mse", optimizer="sgd", lr=0.05, momentum=0.5, fused=fused_step)
+        for k in range(6):
+            if k == 3:
+                trainer.optimizer.param_groups[0][edit] = 0.01 if edit == "lr" else 0.95
+            trainer.step(X, y)
+        results.append(np.concatenate([p.data.ravel() for p in net.parameters()]))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-14)

@@ -411,6 +411,13 @@ class FusedStep:
             return self.engine.step_csr(X.indptr, X.indices, X.data, y, sample_weight)
         return self._engine_step(X, y, sample_weight)
 
+    def step_dense(self, X: np.ndarray, y: np.ndarray) -> float:
+        """``step(X, y)`` for an ``X`` that is a NumPy array (``Trainer.step``'s usual case)."""
+        if not _fastcall.unchanged(self.groups):
+            self._sync_hyper()
+        self.last_X = X
+        return self._engine_step(X, y, None)
+
     def epoch(self, X: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None,
               sample_weight: np.ndarray | None, divergence_factor: float | None,
               first_loss: float | None, accuracy: bool, rows_weight: bool = False
@@ -435,7 +442,9 @@ class FusedStep:
         """Hand the groups' edited options to the engine: a new ``lr`` alone is set in place;
         any other change rebuilds that group's update unit over the same state buffers (the
         engine, its workspace and the flat buffers stay)."""
-        for g in self.groups:  # on every step: one tuple of the group's values per group
+        if _fastcall.unchanged(self.groups):  # on every step: the same objects, nothing to do
+            return
+        for g in self.groups:
             if tuple(g.group.values()) != g.seen:
                 break
         else:

@@ -250,13 +250,18 @@ class Trainer:
             2.31
         """
         net = self.net
+        fused = self._fused
+        if (fused and sample_weight is None and type(X) is np.ndarray and net.training and self.fused
+                and not self._closure):  # the usual step, in fewest Python operations
+            self._skipped, self._last_output = False, None
+            return fused.step_dense(X, y)
         if not net.training:  # the step trains in train mode and leaves the mode as it was
             net.train()
             try:
                 return self.step(X, y, sample_weight)
             finally:
                 net.eval()
-        if is_sparse(X) and not isinstance(X, CsrRows):  # scipy.sparse: its CSR arrays, once
+        if type(X) is not np.ndarray and is_sparse(X) and not isinstance(X, CsrRows):  # scipy.sparse
             X = net.check_input(X)
         self._skipped = False
         if sample_weight is not None:
