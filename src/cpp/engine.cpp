@@ -115,13 +115,16 @@ void Engine<T>::require_ready() const {
 }
 
 template <typename T>
-const T* Engine<T>::run_forward(const T* X, int64_t n, bool training) {
-  reserve(n);
-  last_rows_ = n;
+OpCtx<T> Engine<T>::context(bool training) const {
   OpCtx<T> ctx;
   ctx.params = params_, ctx.grads = grads_, ctx.training = training, ctx.seed = seed_, ctx.step = rng_step_;
-  const T* cur = X;
-  for (size_t k = 0; k < ops_.size(); ++k) {
+  return ctx;
+}
+
+template <typename T>
+const T* Engine<T>::forward_from(size_t k0, const T* cur, int64_t n, bool training) {
+  OpCtx<T> ctx = context(training);
+  for (size_t k = k0; k < ops_.size(); ++k) {
     T* out = outs_[k].data();
     ctx.state = states_[k].data();
     ops_[k]->forward(cur, out, n, ctx);
@@ -131,14 +134,13 @@ const T* Engine<T>::run_forward(const T* X, int64_t n, bool training) {
 }
 
 template <typename T>
-double Engine<T>::run_backward(const T* X, int64_t n, const Targets<T>& y) {
+double Engine<T>::backward_to(size_t k_end, const T* X, int64_t n, const Targets<T>& y, T** dout) {
   const size_t last = ops_.size() - 1;
   T* d = g0_.data();
   const double loss = loss_->loss(outs_[last].data(), y, d, n, width_[last]);
-  OpCtx<T> ctx;
-  ctx.params = params_, ctx.grads = grads_, ctx.training = true, ctx.seed = seed_, ctx.step = rng_step_;
+  OpCtx<T> ctx = context(true);
   T* other = g1_.data();
-  for (size_t k = ops_.size(); k-- > 0;) {
+  for (size_t k = ops_.size(); k-- > k_end;) {
     Op<T>& op = *ops_[k];
     const bool in_place = op.in_place_backward();
     T* din = !k ? nullptr : in_place ? d : other;  // the first op's input gradient is never needed
@@ -146,7 +148,20 @@ double Engine<T>::run_backward(const T* X, int64_t n, const Targets<T>& y) {
     op.backward(k ? outs_[k - 1].data() : X, outs_[k].data(), d, din, n, ctx);
     if (!in_place) std::swap(d, other);
   }
+  if (dout) *dout = d;
   return loss;
+}
+
+template <typename T>
+const T* Engine<T>::run_forward(const T* X, int64_t n, bool training) {
+  reserve(n);
+  last_rows_ = n;
+  return forward_from(0, X, n, training);
+}
+
+template <typename T>
+double Engine<T>::run_backward(const T* X, int64_t n, const Targets<T>& y) {
+  return backward_to(0, X, n, y, nullptr);
 }
 
 template <typename T>
@@ -212,8 +227,7 @@ double Engine<T>::loss_and_grad(const T* X, int64_t n, const Targets<T>& y) {
   require_ready();
   double loss;
   if (fast_mse_ && !y.weights) {
-    OpCtx<T> ctx;
-    ctx.params = params_, ctx.grads = grads_, ctx.seed = seed_, ctx.step = rng_step_;
+    OpCtx<T> ctx = context(false);
     last_rows_ = 0;  // no output kept
     loss = ops_[0]->fused_mse(X, y.values, n, ctx);
   } else {

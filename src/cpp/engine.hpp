@@ -111,6 +111,13 @@ class Engine {
     int64_t offset, size;
     std::unique_ptr<Update<T>> unit;
   };
+  OpCtx<T> context(bool training) const;  // the ops' view of the parameters, seed and step
+  // Ops k0.. forward from `cur` (n rows, the workspace reserved); returns the last op's output.
+  const T* forward_from(size_t k0, const T* cur, int64_t n, bool training);
+  // The loss of the last output into the gradient workspace, then ops down to k_end backward
+  // (X: op 0's input, read when k_end = 0); *dout (if given): the gradient at the output of op
+  // k_end - 1 (k_end = 1: of the first op, which the caller then takes backward itself).
+  double backward_to(size_t k_end, const T* X, int64_t n, const Targets<T>& y, T** dout);
   const T* run_forward(const T* X, int64_t n, bool training);
   double run_backward(const T* X, int64_t n, const Targets<T>& y);
   const T* run_forward_csr(const CsrRef<T>& X, bool training);

@@ -1,5 +1,5 @@
 // The engine's entry points for a CSR batch: the first op (a Linear) reads the sparse rows, the
-// rest of the plan runs as in engine.cpp's run_forward/run_backward.
+// rest of the plan runs through engine.cpp's forward_from/backward_to.
 #include <algorithm>
 #include <stdexcept>
 
@@ -19,37 +19,17 @@ const T* Engine<T>::run_forward_csr(const CsrRef<T>& X, bool training) {
   const int64_t n = X.rows;
   reserve(n);
   last_rows_ = n;
-  OpCtx<T> ctx;
-  ctx.params = params_, ctx.grads = grads_, ctx.training = training, ctx.seed = seed_, ctx.step = rng_step_;
+  OpCtx<T> ctx = context(training);
   ctx.state = states_[0].data();
   ops_[0]->forward_csr(X, outs_[0].data(), ctx);
-  const T* cur = outs_[0].data();
-  for (size_t k = 1; k < ops_.size(); ++k) {
-    T* out = outs_[k].data();
-    ctx.state = states_[k].data();
-    ops_[k]->forward(cur, out, n, ctx);
-    cur = out;
-  }
-  return cur;
+  return forward_from(1, outs_[0].data(), n, training);
 }
 
 template <typename T>
 double Engine<T>::run_backward_csr(const CsrRef<T>& X, const Targets<T>& y) {
-  const int64_t n = X.rows;
-  const size_t last = ops_.size() - 1;
-  T* d = g0_.data();
-  const double loss = loss_->loss(outs_[last].data(), y, d, n, width_[last]);
-  OpCtx<T> ctx;
-  ctx.params = params_, ctx.grads = grads_, ctx.training = true, ctx.seed = seed_, ctx.step = rng_step_;
-  T* other = g1_.data();
-  for (size_t k = ops_.size(); k-- > 1;) {
-    Op<T>& op = *ops_[k];
-    const bool in_place = op.in_place_backward();
-    T* din = in_place ? d : other;
-    ctx.state = states_[k].data();
-    op.backward(outs_[k - 1].data(), outs_[k].data(), d, din, n, ctx);
-    if (!in_place) std::swap(d, other);
-  }
+  T* d = nullptr;  // the gradient at the first op's output
+  const double loss = backward_to(1, nullptr, X.rows, y, &d);
+  OpCtx<T> ctx = context(true);
   ctx.state = states_[0].data();
   ops_[0]->backward_csr(X, d, ctx);
   return loss;
