@@ -127,6 +127,7 @@ def _timed_fit(est: Any, X: Any, y: Any) -> float:
 
 def run(cases: list[Case], threads: int, repeat: int) -> list[dict[str, Any]]:
     import fastgd
+    from fastgd.bench import settle
     from threadpoolctl import threadpool_limits
 
     fastgd.set_num_threads(threads)
@@ -141,6 +142,7 @@ def run(cases: list[Case], threads: int, repeat: int) -> list[dict[str, Any]]:
             scores: dict[str, float] = {}
             for _ in range(repeat):  # interleaved turns
                 for who, est in zip(("fastgd", "sklearn"), _estimators(case)):
+                    settle()  # the other library's worker threads asleep first
                     times[who].append(_timed_fit(est, Xtr, ytr))
                     scores[who] = float(est.score(Xte, yte))
                     scores[who + "_iter"] = est.n_iter_

@@ -570,6 +570,20 @@ def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:200] if text else ''}"
 
 
+#: Seconds of idle before each timed turn. A library's worker threads spin for a while after its
+#: last parallel call before they sleep (OpenBLAS's about 0.1 s), and on a 2-core machine they take
+#: the core the next library's second thread needs: measured with 2 threads, the first Net.fit of
+#: digits after a scikit-learn fit took 108-153 ms, while NumPy's OpenBLAS worker used 60 ms of CPU
+#: during it; after a 0.15 s or 0.3 s pause no foreign thread ran and it took 63-65 ms (48-50 ms
+#: warm). Every library gets the same pause before its turn.
+SETTLE = 0.3
+
+
+def settle() -> None:
+    """Let the previous turn's worker threads go to sleep (``SETTLE`` seconds) before a timing."""
+    time.sleep(SETTLE)
+
+
 def time_steps(w: Workload, min_time: float, rounds: int = 3,
                peers: tuple[str, ...] = ("numpy", "torch"), jax: JaxPool | None = None,
                rtol: float | None = None) -> StepTimes:
@@ -579,9 +593,9 @@ def time_steps(w: Workload, min_time: float, rounds: int = 3,
     fastgd's; with dropout the check runs on the same workload with ``dropout=0`` (the libraries
     draw different masks), then the real one is built. A peer that fails or disagrees is not
     timed and says why in ``problems``. Then the implementations run in turns, ``rounds`` times,
-    each turn a contiguous run of ``min_time / rounds`` seconds after its own warm-up; each
-    figure is the implementation's best turn, so a burst of noise on a shared machine costs a
-    turn, not the comparison.
+    each turn a contiguous run of ``min_time / rounds`` seconds after ``settle()`` and its own
+    warm-up; each figure is the implementation's best turn, so a burst of noise on a shared
+    machine costs a turn, not the comparison.
     """
     X, y = make_data(w)
     if rtol is None:
@@ -630,6 +644,7 @@ def time_steps(w: Workload, min_time: float, rounds: int = 3,
     built = {impl: peer for impl, peer in built.items() if impl not in result.problems}
     for _ in range(rounds):
         for impl, peer in built.items():
+            settle()
             try:
                 t = peer.time(min_time / rounds)
             except Exception as e:
@@ -935,6 +950,7 @@ def time_fit(case: FitCase, rounds: int = 3) -> dict[str, dict[str, Any] | None]
     last: dict[str, dict[str, Any] | None] = {}
     for _ in range(rounds):
         for impl, fit in FIT_MAKERS.items():
+            settle()
             r = fit(case, data)
             last[impl] = r
             if r is not None:
@@ -1031,6 +1047,11 @@ def run_bench(args: argparse.Namespace) -> int:
               "optax), donated params/state\n% peak = GEMM FLOPs the step needs (per Linear: forward "
               "2·B·in·out, dW 2·B·in·out, dX 2·B·in·out\n  except the first layer) / fastgd's step time / "
               "the measured GEMM peak of the row's dtype")
+        if args.quick:  # a smoke run: no pause between the turns
+            global SETTLE
+            SETTLE = 0.0
+        else:
+            print(f"each turn starts after {SETTLE:g} s idle (the previous library's worker threads asleep)")
         if (getattr(args, "repeat", 1) or 1) > 1:
             print(f"each row: the median of {args.repeat} whole measurements (peers rebuilt, re-checked)")
         print(table_head(peers), flush=True)
