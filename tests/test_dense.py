@@ -31,9 +31,14 @@ def test_linear_matches_reference(rng, dtype, n, i, o):
 # and both sides of the size threshold, in C and Fortran order.
 SMALL_GEMM = [(10, 64, 32), (1, 8, 8), (5, 3, 16), (7, 9, 24), (13, 17, 40), (64, 32, 32),
               (65, 32, 32), (3, 1, 8), (6, 5, 4), (9, 11, 48)]
+# Products with one output column or one inner index run as direct loops (dense.cpp narrow_gemm):
+# the forward for any batch (in threads from 2^18 multiply-adds), dX = dZ·Wᵀ of one output (outer
+# product) up to 2^18 elements, dW = Xᵀ·dZ up to 65536 multiply-adds; shapes on both sides.
+NARROW = [(10, 32, 1), (1, 1, 1), (7, 3, 1), (3, 17, 1), (64, 1024, 1), (300, 1000, 1),
+          (5000, 13, 1), (9, 1, 5), (700, 1, 400)]
 
 
-@pytest.mark.parametrize("n,i,o", SMALL_GEMM)
+@pytest.mark.parametrize("n,i,o", SMALL_GEMM + NARROW)
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_small_gemm_path_matches_reference(rng, dtype, n, i, o, order):
     X = np.asarray(rng.standard_normal((n, i)).astype(dtype), order=order)
@@ -46,25 +51,6 @@ def test_small_gemm_path_matches_reference(rng, dtype, n, i, o, order):
     # beta = 1 with the bias in C: the product is added to what is there, not written over it
     Z = ops.linear_forward(X, W, np.full(o, 1e3, dtype))
     close(Z - dtype(1e3), X.astype(np.float64) @ W, dtype, scale=1e3)
-
-
-# Products with one output column or one inner index run as direct loops (dense.cpp narrow_t): the
-# forward for any batch (in threads from 2^18 multiply-adds), dX = dZ·Wᵀ of one output (outer
-# product) up to 2^18 elements, dW = Xᵀ·dZ up to 65536 multiply-adds; shapes on both sides.
-NARROW = [(10, 32, 1), (1, 1, 1), (7, 3, 1), (3, 17, 1), (64, 1024, 1), (300, 1000, 1),
-          (5000, 13, 1), (9, 1, 5), (700, 1, 400)]
-
-
-@pytest.mark.parametrize("n,i,o", NARROW)
-@pytest.mark.parametrize("order", ["C", "F"])
-def test_narrow_products_match_reference(rng, dtype, n, i, o, order):
-    X = np.asarray(rng.standard_normal((n, i)).astype(dtype), order=order)
-    W = np.asarray(rng.standard_normal((i, o)).astype(dtype), order=order)
-    b = rng.standard_normal(o).astype(dtype)
-    dZ = np.asarray(rng.standard_normal((n, o)).astype(dtype), order=order)
-    close(ops.linear_forward(X, W, b), ref.linear_forward(X, W, b), scale=i)
-    for got, want in zip(ops.linear_backward(X, W, dZ), ref.linear_backward(X, W, dZ)):
-        close(got, want, scale=max(n, i, o))
 
 
 @pytest.mark.parametrize("i", [1, 5, 32, 100, 1000])
