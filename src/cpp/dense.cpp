@@ -60,32 +60,25 @@ FASTGD_CLONES void small_gemm(bool ta, int M, int N, int K, const double* A, int
   else smallgemm::gemm_t<double, false>(M, N, K, 1., A, lda, B, N, beta, C, N);
 }
 
-// Products with one output column or one inner index, which OpenBLAS runs through its general
-// path (packing, thread checks) for a few hundred multiply-adds: digits_tiny's 32 -> 1 layer spent
-// a fifth of its step there. Returns false for any other product (BLAS takes it).
-//  - N = 1, A not transposed (a layer's forward Z = X·w): dot_rows for every M, so each row's
-//    output is the same whatever the batch; rows split over threads when large (each row is summed
-//    by one thread: the split changes nothing).
-//  - K = 1, beta = 0 (dX = dZ·Wᵀ of a one-output layer): the outer product.
-//  - N = 1, A transposed, beta = 0, at most 64k multiply-adds (dW = Xᵀ·dZ of a one-output layer):
-//    weighted_rows; larger ones stay with BLAS (its float32 sums over many rows).
+// narrow_gemm's direct loops, each a cloned entry point (a lambda inside a cloned function is not
+// cloned: the thread split below calls these, not the templates).
 FASTGD_CLONES void dot_rows(int M, int K, const float* A, int lda, const float* w, float beta, float* z) {
-  smallgemm::dot_rows<float>(M, K, 1.f, A, lda, w, beta, z);
+  smallgemm::dot_rows<float>(M, K, A, lda, w, beta, z);
 }
 FASTGD_CLONES void dot_rows(int M, int K, const double* A, int lda, const double* w, double beta, double* z) {
-  smallgemm::dot_rows<double>(M, K, 1., A, lda, w, beta, z);
+  smallgemm::dot_rows<double>(M, K, A, lda, w, beta, z);
 }
 FASTGD_CLONES void outer(int M, int N, const float* a, int lda, const float* b, float* C) {
-  smallgemm::outer<float>(M, N, 1.f, a, lda, b, C);
+  smallgemm::outer<float>(M, N, a, lda, b, C);
 }
 FASTGD_CLONES void outer(int M, int N, const double* a, int lda, const double* b, double* C) {
-  smallgemm::outer<double>(M, N, 1., a, lda, b, C);
+  smallgemm::outer<double>(M, N, a, lda, b, C);
 }
 FASTGD_CLONES void weighted_rows(int M, int K, const float* A, int lda, const float* d, float* c) {
-  smallgemm::weighted_rows<float>(M, K, 1.f, A, lda, d, c);
+  smallgemm::weighted_rows<float>(M, K, A, lda, d, c);
 }
 FASTGD_CLONES void weighted_rows(int M, int K, const double* A, int lda, const double* d, double* c) {
-  smallgemm::weighted_rows<double>(M, K, 1., A, lda, d, c);
+  smallgemm::weighted_rows<double>(M, K, A, lda, d, c);
 }
 
 // Products with one output column or one inner index, which OpenBLAS runs through its general

@@ -99,12 +99,12 @@ FASTGD_INLINE void gemm_t(int M, int N, int K, T alpha, const T* A, int lda, con
   }
 }
 
-// One output column: z[i] = alpha·Σ_k A[i, k]·w[k] + beta·z[i] for every row i. Each row's sum has
+// One output column: z[i] = Σ_k A[i, k]·w[k] + beta·z[i] for every row i. Each row's sum has
 // the same order for any M (four vector partial sums over k, then a fixed reduction), so a row's
 // output does not depend on how many rows come with it: this takes every N = 1 forward product,
 // whatever the batch (OpenBLAS sums it in another order and would differ by batch size).
 template <typename T, int Bytes = 32>
-FASTGD_INLINE void dot_rows(int M, int K, T alpha, const T* A, int lda, const T* w, T beta, T* z) {
+FASTGD_INLINE void dot_rows(int M, int K, const T* A, int lda, const T* w, T beta, T* z) {
   using V = typename Vec<T, Bytes>::type;
   constexpr int W = Vec<T, Bytes>::width;
   for (int i = 0; i < M; ++i) {
@@ -118,25 +118,25 @@ FASTGD_INLINE void dot_rows(int M, int K, T alpha, const T* A, int lda, const T*
     T s = T(0);
     for (int l = 0; l < W; ++l) s += v[l];
     for (; k < K; ++k) s += a[k] * w[k];
-    z[i] = beta != T(0) ? alpha * s + beta * z[i] : alpha * s;
+    z[i] = beta != T(0) ? s + beta * z[i] : s;
   }
 }
 
-// One inner dimension (K = 1) with beta = 0: the outer product C[i, j] = alpha·a[i]·b[j] (a with
+// One inner dimension (K = 1) with beta = 0: the outer product C[i, j] = a[i]·b[j] (a with
 // stride lda, b contiguous): one multiplication per element, the same bits in any order.
 template <typename T>
-FASTGD_INLINE void outer(int M, int N, T alpha, const T* a, int lda, const T* b, T* C) {
+FASTGD_INLINE void outer(int M, int N, const T* a, int lda, const T* b, T* C) {
   for (int i = 0; i < M; ++i) {
-    const T s = alpha * a[size_t(i) * lda];
+    const T s = a[size_t(i) * lda];
     T* __restrict c = C + size_t(i) * N;
     for (int j = 0; j < N; ++j) c[j] = s * b[j];
   }
 }
 
-// Aᵀ·d for one output column, beta = 0: c[m] = alpha·Σ_k d[k]·A[k, m] (A: K×M, lda), rows of A
+// Aᵀ·d for one output column, beta = 0: c[m] = Σ_k d[k]·A[k, m] (A: K×M, lda), rows of A
 // added in order, vectorised along m (dW = Xᵀ·dZ of a layer with one output).
 template <typename T>
-FASTGD_INLINE void weighted_rows(int M, int K, T alpha, const T* A, int lda, const T* d, T* c) {
+FASTGD_INLINE void weighted_rows(int M, int K, const T* A, int lda, const T* d, T* c) {
   for (int m = 0; m < M; ++m) c[m] = T(0);
   for (int k = 0; k < K; ++k) {
     const T s = d[k];
@@ -144,8 +144,6 @@ FASTGD_INLINE void weighted_rows(int M, int K, T alpha, const T* A, int lda, con
     T* __restrict out = c;
     for (int m = 0; m < M; ++m) out[m] += s * a[m];
   }
-  if (alpha != T(1))
-    for (int m = 0; m < M; ++m) c[m] *= alpha;
 }
 
 }  // namespace fastgd::smallgemm
